@@ -1,0 +1,42 @@
+# Every target installs what it needs into .venv first, and is safe to run again.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export AMC_HOME ?= $(CURDIR)/.amc
+
+.PHONY: install test lint dev demo bench postgres clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+# CI's machine has PostgreSQL on 127.0.0.1:5432 but it may be stopped; without one the
+# tests fall back to the embedded server.
+postgres:
+	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null \
+	  || (command -v pg_ctlcluster >/dev/null && pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -n 1) main start && sleep 1) \
+	  || echo "No PostgreSQL on 127.0.0.1:5432: tests use the embedded server."
+
+test: install postgres
+	$(BIN)/pytest -n 2 --durations=15
+
+lint: install
+	$(BIN)/ruff check amc_pipelines amc_pipelines_tests benchmarks
+
+dev: install
+	./scripts/dev.sh
+
+demo: install
+	./scripts/demo.sh
+
+bench: install
+	$(BIN)/python benchmarks/sandbox.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
