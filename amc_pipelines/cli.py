@@ -18,7 +18,7 @@ _GROUPS: dict[str, str] = {
 }
 
 _HELP: dict[str, str] = {
-    "db": "Database migrations: upgrade, current, downgrade.",
+    "db": "Database: migrations (upgrade, current, downgrade), URL, embedded server status and stop.",
     "instances": "Register and manage AMC instances.",
     "sandbox": "The local AMC stand-in: serve the API, run AMC SQL.",
 }
