@@ -109,7 +109,8 @@ def register(size: str | None, seed: int | None) -> None:
     engine = get_engine(url)
     for inst in dataset.instances:
         spec = InstanceSpec.parse(instance_id=inst.instance_id, name=inst.advertiser, account_id=inst.account_id,
-                                  marketplace_id=inst.marketplace_id, region=inst.region, timezone=inst.timezone)
+                                  marketplace_id=inst.marketplace_id, region=inst.region, timezone=inst.timezone,
+                                  week_start=get_settings().week_start)
         _, outcome = upsert_discovered(engine, spec)
         click.echo(f"{inst.instance_id}  {outcome:<9}  {inst.advertiser}")
 
