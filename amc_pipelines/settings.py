@@ -32,6 +32,14 @@ class Settings:
     refresh_token: str | None = field(metadata={"env": "AMC_REFRESH_TOKEN", "doc": "LwA refresh token (secret: environment only, never logged)."}, repr=False)
     data_lag_hours: int = field(metadata={"env": "AMC_DATA_LAG_HOURS", "doc": "Hours after a window ends before AMC data counts as complete (default 48)."})
     week_start: str = field(metadata={"env": "AMC_WEEK_START", "doc": "Default first day of a reporting week for new instances: monday or sunday."})
+    settle_days: int = field(metadata={"env": "AMC_SETTLE_DAYS", "doc": "Days after a week ends until its attributed conversions settle; younger weeks are provisional (default 30)."})
+    retention_months: int = field(metadata={"env": "AMC_RETENTION_MONTHS", "doc": "Months of history AMC keeps; older windows are refused (default 13)."})
+    api_rate_per_second: float = field(metadata={"env": "AMC_API_RATE", "doc": "AMC API requests per second shared by every process on this database (default 5)."})
+    request_timeout_seconds: float = field(metadata={"env": "AMC_REQUEST_TIMEOUT", "doc": "Timeout of one AMC API request in seconds (default 30)."})
+    poll_seconds: float = field(metadata={"env": "AMC_POLL_SECONDS", "doc": "First interval between execution status polls; it backs off to 60 s (default 5)."})
+    account_id: str | None = field(metadata={"env": "AMC_ACCOUNT_ID", "doc": "AMC account entity id used for instance discovery (/amc/instances)."})
+    marketplace_id: str = field(metadata={"env": "AMC_MARKETPLACE_ID", "doc": "Marketplace header for account-level calls (default ATVPDKIKX0DER)."})
+    catalog_dir: Path | None = field(metadata={"env": "AMC_CATALOG_DIR", "doc": "Extra directory of report specs (YAML + SQL) loaded beside the built-in library."})
     sandbox_host: str = field(metadata={"env": "AMC_SANDBOX_HOST", "doc": "Address the AMC sandbox binds to (default 127.0.0.1)."})
     sandbox_port: int = field(metadata={"env": "AMC_SANDBOX_PORT", "doc": "Port of the AMC sandbox (default 8765)."})
     sandbox_seed: int = field(metadata={"env": "AMC_SANDBOX_SEED", "doc": "Seed of the sandbox's synthetic data (default 7)."})
@@ -80,6 +88,14 @@ class Settings:
             refresh_token=get("AMC_REFRESH_TOKEN"),
             data_lag_hours=_int("AMC_DATA_LAG_HOURS", get("AMC_DATA_LAG_HOURS"), 48, minimum=0, maximum=24 * 60),
             week_start=week_start,
+            settle_days=_int("AMC_SETTLE_DAYS", get("AMC_SETTLE_DAYS"), 30, minimum=0, maximum=120),
+            retention_months=_int("AMC_RETENTION_MONTHS", get("AMC_RETENTION_MONTHS"), 13, minimum=1, maximum=120),
+            api_rate_per_second=_float("AMC_API_RATE", get("AMC_API_RATE"), 5.0, minimum=0.01, maximum=1000.0),
+            request_timeout_seconds=_float("AMC_REQUEST_TIMEOUT", get("AMC_REQUEST_TIMEOUT"), 30.0, minimum=0.1, maximum=3600.0),
+            poll_seconds=_float("AMC_POLL_SECONDS", get("AMC_POLL_SECONDS"), 5.0, minimum=0.01, maximum=3600.0),
+            account_id=get("AMC_ACCOUNT_ID"),
+            marketplace_id=get("AMC_MARKETPLACE_ID") or "ATVPDKIKX0DER",
+            catalog_dir=Path(get("AMC_CATALOG_DIR")).expanduser().resolve() if get("AMC_CATALOG_DIR") else None,
             sandbox_host=sandbox_host,
             sandbox_port=sandbox_port,
             sandbox_seed=_int("AMC_SANDBOX_SEED", get("AMC_SANDBOX_SEED"), 7, minimum=0, maximum=2**31 - 1),
@@ -102,6 +118,18 @@ def _int(name: str, raw: str | None, default: int, *, minimum: int, maximum: int
         value = int(raw)
     except ValueError:
         raise SettingsError(f"{name}={raw!r} is not a whole number; set it to an integer between {minimum} and {maximum}.") from None
+    if not minimum <= value <= maximum:
+        raise SettingsError(f"{name}={value} is out of range; set it between {minimum} and {maximum}.")
+    return value
+
+
+def _float(name: str, raw: str | None, default: float, *, minimum: float, maximum: float) -> float:
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number; set it between {minimum} and {maximum}.") from None
     if not minimum <= value <= maximum:
         raise SettingsError(f"{name}={value} is out of range; set it between {minimum} and {maximum}.")
     return value
