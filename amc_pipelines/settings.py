@@ -40,6 +40,8 @@ class Settings:
     account_id: str | None = field(metadata={"env": "AMC_ACCOUNT_ID", "doc": "AMC account entity id used for instance discovery (/amc/instances)."})
     marketplace_id: str = field(metadata={"env": "AMC_MARKETPLACE_ID", "doc": "Marketplace header for account-level calls (default ATVPDKIKX0DER)."})
     catalog_dir: Path | None = field(metadata={"env": "AMC_CATALOG_DIR", "doc": "Extra directory of report specs (YAML + SQL) loaded beside the built-in library."})
+    webhook_url: str | None = field(metadata={"env": "AMC_WEBHOOK_URL", "doc": "URL that receives a JSON POST for every failed Dagster run (unset: no notification)."})
+    webhook_secret: str | None = field(metadata={"env": "AMC_WEBHOOK_SECRET", "doc": "Secret for the webhook's HMAC-SHA256 signature header (secret: environment only)."}, repr=False)
     sandbox_host: str = field(metadata={"env": "AMC_SANDBOX_HOST", "doc": "Address the AMC sandbox binds to (default 127.0.0.1)."})
     sandbox_port: int = field(metadata={"env": "AMC_SANDBOX_PORT", "doc": "Port of the AMC sandbox (default 8765)."})
     sandbox_seed: int = field(metadata={"env": "AMC_SANDBOX_SEED", "doc": "Seed of the sandbox's synthetic data (default 7)."})
@@ -96,6 +98,8 @@ class Settings:
             account_id=get("AMC_ACCOUNT_ID"),
             marketplace_id=get("AMC_MARKETPLACE_ID") or "ATVPDKIKX0DER",
             catalog_dir=Path(get("AMC_CATALOG_DIR")).expanduser().resolve() if get("AMC_CATALOG_DIR") else None,
+            webhook_url=_optional_http_url("AMC_WEBHOOK_URL", get("AMC_WEBHOOK_URL")),
+            webhook_secret=get("AMC_WEBHOOK_SECRET"),
             sandbox_host=sandbox_host,
             sandbox_port=sandbox_port,
             sandbox_seed=_int("AMC_SANDBOX_SEED", get("AMC_SANDBOX_SEED"), 7, minimum=0, maximum=2**31 - 1),
@@ -139,6 +143,12 @@ def _check_http_url(name: str, value: str) -> None:
     parsed = urlparse(value)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise SettingsError(f"{name}={value!r} is not an http(s) URL, e.g. https://advertising-api.amazon.com")
+
+
+def _optional_http_url(name: str, value: str | None) -> str | None:
+    if value is not None:
+        _check_http_url(name, value)
+    return value
 
 
 def _check_postgres_url(name: str, value: str) -> None:

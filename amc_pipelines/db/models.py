@@ -8,7 +8,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, DateTime, Integer, MetaData, Text, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 CONTROL_SCHEMA = "amc"
@@ -63,3 +77,94 @@ class Instance(Base):
 
 
 instances = Instance.__table__
+
+
+# ---- execution ledger (migration 0003_execution_ledger) -------------------------------------------
+
+# Statuses of one execution attempt (see amc_pipelines/ledger.py for the allowed transitions).
+EXECUTION_STATUSES = (
+    "INTENDED", "SUBMITTED", "PENDING", "RUNNING", "SUCCEEDED", "LOADED",
+    "FAILED", "REJECTED", "CANCELLED", "SUPERSEDED",
+)
+# Rows in these states no longer stand for the partition: another attempt may be live beside them.
+RETIRED_STATUSES = ("FAILED", "REJECTED", "CANCELLED", "SUPERSEDED")
+LIVE_EXECUTION_WHERE = f"status NOT IN ({', '.join(repr(s) for s in RETIRED_STATUSES)})"
+
+
+class Execution(Base):
+    """One attempt at one AMC execution of a report for an instance and window (the ledger)."""
+
+    __tablename__ = "executions"
+    __table_args__ = (
+        CheckConstraint(_in("status", EXECUTION_STATUSES), name="status"),
+        CheckConstraint("window_end > window_start", name="window"),
+        CheckConstraint("attempt >= 1", name="attempt"),
+        # At most one live attempt per execution key: the database's own guard against duplicates.
+        Index("uq_executions_live_execution_key", "execution_key", unique=True,
+              postgresql_where=text(LIVE_EXECUTION_WHERE)),
+        Index("ix_executions_report_name_instance_id_window_start", "report_name", "instance_id", "window_start"),
+        Index("ix_executions_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    execution_key: Mapped[str] = mapped_column(Text, nullable=False, comment="sha256 of the key fields")
+    instance_id: Mapped[str] = mapped_column(Text, nullable=False)
+    report_name: Mapped[str] = mapped_column(Text, nullable=False)
+    sql_hash: Mapped[str] = mapped_column(Text, nullable=False)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=False), nullable=False, comment="local wall time")
+    window_end: Mapped[datetime] = mapped_column(DateTime(timezone=False), nullable=False, comment="exclusive")
+    timezone: Mapped[str] = mapped_column(Text, nullable=False)
+    parameters_hash: Mapped[str] = mapped_column(Text, nullable=False)
+    parameters: Mapped[dict] = mapped_column(JSONB, nullable=False, comment="AMC parameterValues sent")
+    workflow_id: Mapped[str] = mapped_column(Text, nullable=False)
+    amc_execution_id: Mapped[str | None] = mapped_column(Text, nullable=True, unique=True)
+    status: Mapped[str] = mapped_column(Text, nullable=False)
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
+    forced: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    provisional: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    rows: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    checksum: Mapped[str | None] = mapped_column(Text, nullable=True)
+    file_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    api_calls: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    loaded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class ExecutionEvent(Base):
+    """Status history of an execution attempt: every transition, with when and why."""
+
+    __tablename__ = "execution_events"
+    __table_args__ = (Index("ix_execution_events_execution_id", "execution_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    execution_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("executions.id", ondelete="CASCADE"), nullable=False
+    )
+    status: Mapped[str] = mapped_column(Text, nullable=False)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+executions = Execution.__table__
+execution_events = ExecutionEvent.__table__
+
+
+# ---- shared AMC API rate limit (migration 0002_api_rate_limit) -------------------------------------
+
+
+class ApiRateLimit(Base):
+    """One request-rate bucket shared by every process on this database (amc/ratelimit.py)."""
+
+    __tablename__ = "api_rate_limits"
+
+    bucket: Mapped[str] = mapped_column(Text, primary_key=True)
+    next_slot_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, comment="earliest time the next request may be sent"
+    )
+
+
+api_rate_limits = ApiRateLimit.__table__
