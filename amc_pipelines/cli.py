@@ -15,12 +15,14 @@ _GROUPS: dict[str, str] = {
     "db": "amc_pipelines.commands.db:db",
     "instances": "amc_pipelines.commands.instances:instances",
     "sandbox": "amc_pipelines.commands.sandbox:sandbox",
+    "reports": "amc_pipelines.commands.reports:reports",
 }
 
 _HELP: dict[str, str] = {
     "db": "Database: migrations (upgrade, current, downgrade), URL, embedded server status and stop.",
     "instances": "Register and manage AMC instances.",
     "sandbox": "The local AMC stand-in: serve the API, run AMC SQL.",
+    "reports": "The report catalog (built-in reports plus AMC_CATALOG_DIR): list, show, validate.",
 }
 
 
