@@ -19,14 +19,16 @@ class SettingsError(ValueError):
 
 # Name, default, description: the single source for parsing and for the README table.
 SANDBOX_DEFAULT_URL = "http://127.0.0.1:8765"
+REGION_HOSTS = "region"  # AMC_API_URL=region: the real AMC host of each instance's region (NA, EU, FE)
+AMAZON_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
 
 
 @dataclass(frozen=True)
 class Settings:
     home: Path = field(metadata={"env": "AMC_HOME", "doc": "Working directory for embedded Postgres, sandbox data and Dagster files."})
     database_url: str | None = field(metadata={"env": "AMC_DATABASE_URL", "doc": "PostgreSQL URL. Unset: an embedded PostgreSQL starts under AMC_HOME."})
-    api_url: str = field(metadata={"env": "AMC_API_URL", "doc": "AMC Reporting API base URL (the sandbox by default; e.g. https://advertising-api.amazon.com)."})
-    token_url: str = field(metadata={"env": "AMC_TOKEN_URL", "doc": "Login with Amazon token endpoint (default: the sandbox's /auth/o2/token)."})
+    api_url: str = field(metadata={"env": "AMC_API_URL", "doc": "AMC Reporting API base URL: the sandbox by default; `region` for Amazon's host of each instance's region, or any URL."})
+    token_url: str = field(metadata={"env": "AMC_TOKEN_URL", "doc": "Login with Amazon token endpoint (default: the sandbox's /auth/o2/token; with AMC_API_URL=region, https://api.amazon.com/auth/o2/token)."})
     client_id: str | None = field(metadata={"env": "AMC_CLIENT_ID", "doc": "LwA client id (secret-free, sent as Amazon-Advertising-API-ClientId)."})
     client_secret: str | None = field(metadata={"env": "AMC_CLIENT_SECRET", "doc": "LwA client secret (secret: environment only, never logged)."}, repr=False)
     refresh_token: str | None = field(metadata={"env": "AMC_REFRESH_TOKEN", "doc": "LwA refresh token (secret: environment only, never logged)."}, repr=False)
@@ -71,8 +73,13 @@ class Settings:
         sandbox_port = _int("AMC_SANDBOX_PORT", get("AMC_SANDBOX_PORT"), 8765, minimum=1, maximum=65535)
         default_api = f"http://{sandbox_host}:{sandbox_port}" if (get("AMC_SANDBOX_HOST") or get("AMC_SANDBOX_PORT")) else SANDBOX_DEFAULT_URL
         api_url = (get("AMC_API_URL") or default_api).rstrip("/")
-        _check_http_url("AMC_API_URL", api_url)
-        token_url = get("AMC_TOKEN_URL") or f"{api_url}/auth/o2/token"
+        if api_url == REGION_HOSTS:
+            # Real AMC: each instance's region picks its host; LwA's token host is global.
+            default_token_url = AMAZON_TOKEN_URL
+        else:
+            _check_http_url("AMC_API_URL", api_url)
+            default_token_url = f"{api_url}/auth/o2/token"
+        token_url = get("AMC_TOKEN_URL") or default_token_url
         _check_http_url("AMC_TOKEN_URL", token_url)
         week_start = (get("AMC_WEEK_START") or "monday").lower()
         if week_start not in ("monday", "sunday"):

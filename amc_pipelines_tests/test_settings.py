@@ -96,3 +96,11 @@ def test_settings_table_documents_every_setting() -> None:
     for name in ("AMC_HOME", "AMC_DATABASE_URL", "AMC_API_URL", "AMC_DATA_LAG_HOURS", "AMC_TEST_DATABASE_URL"):
         assert table[name]
     assert all(description.strip() for description in table.values())
+
+
+def test_region_mode_uses_amazon_token_host() -> None:
+    from amc_pipelines.settings import AMAZON_TOKEN_URL, Settings
+
+    settings = Settings.from_env({"AMC_API_URL": "region"})
+    assert settings.api_url == "region"
+    assert settings.token_url == AMAZON_TOKEN_URL
