@@ -6,12 +6,9 @@ Domain logic only (no Dagster, no click). Every error a user can cause is a
 
 from __future__ import annotations
 
-import difflib
 import re
-import zoneinfo
 from collections.abc import Mapping
 from datetime import datetime
-from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -19,6 +16,7 @@ from sqlalchemy import Engine, case, delete, func, literal_column, select, tuple
 from sqlalchemy.dialects.postgresql import insert
 
 from amc_pipelines.db.models import MAX_DATA_LAG_HOURS, REGIONS, WEEK_STARTS, instances
+from amc_pipelines.params import check_time_zone
 
 INSTANCE_ID_PATTERN = re.compile(r"^amc[a-z0-9]{8,16}$")
 ACCOUNT_ID_PATTERN = re.compile(r"^ENTITY[A-Z0-9]{8,20}$")
@@ -29,21 +27,6 @@ UpsertOutcome = Literal["created", "updated", "unchanged"]
 
 class RegistryError(ValueError):
     """Bad input or an unknown/duplicate instance; the message says what to fix."""
-
-
-@lru_cache(maxsize=1)
-def _time_zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
-
-
-def _check_time_zone(name: str) -> str:
-    zones = _time_zones()
-    if name in zones:
-        return name
-    by_case = {zone.lower(): zone for zone in zones}
-    suggestion = by_case.get(name.lower()) or next(iter(difflib.get_close_matches(name, zones, n=1)), None)
-    example = suggestion or "America/New_York"
-    raise ValueError(f"unknown time zone {name!r}: use an IANA name such as {example}")
 
 
 class InstanceSpec(BaseModel):
@@ -109,7 +92,7 @@ class InstanceSpec(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
-        return _check_time_zone(value)
+        return check_time_zone(value)  # the project's one time-zone check (params)
 
     @field_validator("week_start", mode="before")
     @classmethod

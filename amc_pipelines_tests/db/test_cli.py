@@ -63,7 +63,7 @@ def test_default_week_start_and_lag_come_from_settings(amc, monkeypatch) -> None
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--timezone", "America/NewYork"], "timezone: unknown time zone 'America/NewYork': use an IANA name such as America/New_York"),
+        (["--timezone", "America/NewYork"], "timezone: unknown time zone 'America/NewYork': did you mean 'America/New_York'?"),
         (["--region", "APAC"], "region: unknown region 'APAC': use one of NA, EU, FE"),
         (["--data-lag-hours", "-5"], "data_lag_hours: -5 is out of range"),
     ],
