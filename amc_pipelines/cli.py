@@ -16,6 +16,7 @@ _GROUPS: dict[str, str] = {
     "instances": "amc_pipelines.commands.instances:instances",
     "sandbox": "amc_pipelines.commands.sandbox:sandbox",
     "reports": "amc_pipelines.commands.reports:reports",
+    "dagster": "amc_pipelines.commands.dagster:dagster",
 }
 
 _HELP: dict[str, str] = {
@@ -23,6 +24,7 @@ _HELP: dict[str, str] = {
     "instances": "Register and manage AMC instances.",
     "sandbox": "The local AMC stand-in: serve the API, run AMC SQL.",
     "reports": "The report catalog (built-in reports plus AMC_CATALOG_DIR): list, show, validate.",
+    "dagster": "Dagster instance files: write DAGSTER_HOME/dagster.yaml with the project's limits.",
 }
 
 

@@ -2,10 +2,11 @@
 
 import dagster as dg
 
-from amc_pipelines.defs import instances
+from amc_pipelines.defs import instances, notifications
 from amc_pipelines.defs.resources import DatabaseResource
 
 defs = dg.Definitions.merge(
     instances.defs,
+    notifications.defs,
     dg.Definitions(resources={"database": DatabaseResource()}),
 )

@@ -44,6 +44,7 @@ class Settings:
     catalog_dir: Path | None = field(metadata={"env": "AMC_CATALOG_DIR", "doc": "Extra directory of report specs (YAML + SQL) loaded beside the built-in library."})
     webhook_url: str | None = field(metadata={"env": "AMC_WEBHOOK_URL", "doc": "URL that receives a JSON POST for every failed Dagster run (unset: no notification)."})
     webhook_secret: str | None = field(metadata={"env": "AMC_WEBHOOK_SECRET", "doc": "Secret for the webhook's HMAC-SHA256 signature header (secret: environment only)."}, repr=False)
+    dagster_ui_url: str | None = field(metadata={"env": "AMC_DAGSTER_UI_URL", "doc": "Base URL of the Dagster UI, used for links in notifications (e.g. http://127.0.0.1:3000)."})
     sandbox_host: str = field(metadata={"env": "AMC_SANDBOX_HOST", "doc": "Address the AMC sandbox binds to (default 127.0.0.1)."})
     sandbox_port: int = field(metadata={"env": "AMC_SANDBOX_PORT", "doc": "Port of the AMC sandbox (default 8765)."})
     sandbox_seed: int = field(metadata={"env": "AMC_SANDBOX_SEED", "doc": "Seed of the sandbox's synthetic data (default 7)."})
@@ -107,6 +108,7 @@ class Settings:
             catalog_dir=Path(get("AMC_CATALOG_DIR")).expanduser().resolve() if get("AMC_CATALOG_DIR") else None,
             webhook_url=_optional_http_url("AMC_WEBHOOK_URL", get("AMC_WEBHOOK_URL")),
             webhook_secret=get("AMC_WEBHOOK_SECRET"),
+            dagster_ui_url=_optional_http_url("AMC_DAGSTER_UI_URL", get("AMC_DAGSTER_UI_URL")),
             sandbox_host=sandbox_host,
             sandbox_port=sandbox_port,
             sandbox_seed=_int("AMC_SANDBOX_SEED", get("AMC_SANDBOX_SEED"), 7, minimum=0, maximum=2**31 - 1),

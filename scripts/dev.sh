@@ -4,8 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export AMC_HOME="${AMC_HOME:-$PWD/.amc}"
 export DAGSTER_HOME="${DAGSTER_HOME:-$AMC_HOME/dagster}"
-mkdir -p "$DAGSTER_HOME"
-[ -f "$DAGSTER_HOME/dagster.yaml" ] || printf 'telemetry:\n  enabled: false\n' > "$DAGSTER_HOME/dagster.yaml"
+.venv/bin/amc dagster init --dagster-home "$DAGSTER_HOME"
 
 .venv/bin/amc db upgrade
 .venv/bin/amc sandbox register
