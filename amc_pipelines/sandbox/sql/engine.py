@@ -175,6 +175,10 @@ class SqlEngine:
         with self._lock:
             if self._connection is None:
                 connection = self._dataset.connect()
+                # One thread per query: DuckDB's parallel SUM of DOUBLE columns adds in a
+                # thread-dependent order, so the same execution could return different last digits
+                # (and checksums). The sandbox runs executions in parallel instead.
+                connection.execute("SET threads TO 1")
                 self._catalog = connection.execute("SELECT current_database()").fetchone()[0]
                 self._connection = connection
             return self._connection, self._catalog
