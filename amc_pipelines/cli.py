@@ -17,6 +17,8 @@ _GROUPS: dict[str, str] = {
     "sandbox": "amc_pipelines.commands.sandbox:sandbox",
     "reports": "amc_pipelines.commands.reports:reports",
     "dagster": "amc_pipelines.commands.dagster:dagster",
+    "run": "amc_pipelines.commands.run:run",
+    "executions": "amc_pipelines.commands.executions:executions",
 }
 
 _HELP: dict[str, str] = {
@@ -25,6 +27,8 @@ _HELP: dict[str, str] = {
     "sandbox": "The local AMC stand-in: serve the API, run AMC SQL.",
     "reports": "The report catalog (built-in reports plus AMC_CATALOG_DIR): list, show, validate.",
     "dagster": "Dagster instance files: write DAGSTER_HOME/dagster.yaml with the project's limits.",
+    "run": "Run one report for an instance and window now, through the execution ledger.",
+    "executions": "The execution ledger: list executions, show one with its status history.",
 }
 
 

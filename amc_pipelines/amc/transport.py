@@ -2,9 +2,10 @@
 
 Retried: 429 (Retry-After honoured; the shared rate limiter is told to pause everyone), 5xx,
 timeouts and dropped connections. Never retried: any other 4xx. A request that creates something
-(``creates=True``) is not re-sent after a failure that leaves its fate unknown (the request may have
-reached AMC): that raises :class:`AmcAmbiguousSubmit`. Answers that came back (5xx, 429) and
-connections that never opened are safe to retry for every request.
+(``creates=True``) is not re-sent after a failure that leaves its fate unknown: a timeout, a dropped
+connection, or a 5xx answer (a gateway's 502/504 can come after AMC accepted the request). That raises
+:class:`AmcAmbiguousSubmit`, and the ledger looks the execution up before submitting again. A 429 and
+a connection that never opened are safe to retry for every request.
 """
 
 from __future__ import annotations
@@ -90,6 +91,12 @@ def send_with_retries(
             if response.status_code != 429 and response.status_code < 500:
                 return response
             error = error_from_response(response, operation)
+            if creates and response.status_code >= 500:
+                raise AmcAmbiguousSubmit(
+                    f"{error}; AMC may have accepted the request before failing, so it was not sent again: "
+                    "look the execution up (list executions) before submitting again",
+                    operation=operation,
+                ) from error
             delay = policy.backoff(attempt)
             if isinstance(error, AmcThrottled) and error.retry_after:
                 if penalize is not None:

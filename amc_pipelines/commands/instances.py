@@ -147,3 +147,73 @@ def disable(instance_id: str) -> None:
     with _registry() as engine:
         disable_instance(engine, instance_id)
     click.echo(f"disabled {instance_id}")
+
+
+def _region_of(found: dict) -> str:
+    """AMC's region of a listed instance: its own field, else the Amazon Ads host of its endpoint."""
+    if found.get("region"):
+        return str(found["region"])
+    endpoint = str(found.get("apiEndpoint") or "")
+    return "EU" if "-eu." in endpoint else "FE" if "-fe." in endpoint else "NA"
+
+
+@instances.command()
+@click.option("--add", is_flag=True, help="Register the listed instances (new ones enabled; existing ones refreshed).")
+@click.option("--timezone", default=None, metavar="TZ",
+              help="Time zone for instances whose AMC answer has none, e.g. America/New_York.")
+@click.option("--account", "account_id", default=None, metavar="ENTITY_ID", help="AMC account [default: AMC_ACCOUNT_ID].")
+def discover(add: bool, timezone: str | None, account_id: str | None) -> None:
+    """List the instances of the AMC account (GET /amc/instances); with --add, register them."""
+    from amc_pipelines.amc.client import AmcClient
+    from amc_pipelines.amc.errors import AmcConfigurationError, AmcError
+    from amc_pipelines.registry import InstanceSpec, RegistryError, get_instance, upsert_discovered
+
+    settings = load_settings()
+    account_id = account_id or settings.account_id
+    try:
+        with AmcClient(settings) as client:
+            found = client.list_instances(account_id=account_id)
+    except AmcConfigurationError as err:
+        raise CommandError(str(err)) from None
+    except AmcError as err:
+        raise click.ClickException(f"AMC did not list the instances: {err}") from None
+    specs = []  # (spec, whether AMC gave its time zone)
+    for item in found:
+        amc_zone = item.get("timeZone") or item.get("timezone")
+        zone = amc_zone or timezone
+        instance_id = item.get("instanceId", "?")
+        if add and not zone:
+            raise CommandError(f"instance {instance_id}: AMC's answer has no time zone; "
+                               "give one with --timezone, e.g. --timezone America/New_York")
+        fields = {
+            "instance_id": instance_id,
+            "name": item.get("instanceName") or item.get("customerCanonicalName") or instance_id,
+            "account_id": item.get("accountId") or account_id,
+            "marketplace_id": item.get("marketplaceId") or settings.marketplace_id,
+            "region": _region_of(item),
+            "timezone": zone or "UTC",
+            "week_start": settings.week_start,
+        }
+        try:  # all validated before anything is registered
+            specs.append((InstanceSpec.parse(fields), bool(amc_zone)))
+        except RegistryError as err:
+            raise CommandError(f"instance {instance_id}: {err}") from None
+    if not specs:
+        click.echo(f"no instances in AMC account {account_id}")
+        return
+    with _registry() as engine:
+        rows = []
+        for spec, zone_from_amc in specs:
+            if add:
+                _, state = upsert_discovered(engine, spec)
+            else:
+                try:
+                    get_instance(engine, spec.instance_id)
+                    state = "registered"
+                except RegistryError:
+                    state = "not registered"
+            zone = spec.timezone if zone_from_amc else f"{spec.timezone} (--timezone)" if timezone else "unknown"
+            rows.append([spec.instance_id, spec.name, spec.region, spec.marketplace_id, zone, state])
+    click.echo(_table(rows, ["ID", "NAME", "REGION", "MARKETPLACE", "TIME ZONE", "STATE"]))
+    if not add:
+        click.echo("register them with `amc instances discover --add`")

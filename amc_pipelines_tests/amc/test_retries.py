@@ -96,15 +96,16 @@ def test_timed_out_execution_create_is_ambiguous(make_sandbox):
     assert faults(server, "timeout") == 1 == amc.api_calls
 
 
-def test_answered_5xx_on_execution_create_is_retried(make_sandbox):
-    # AMC answered, so it did not take the request: sending again is safe.
-    server = make_sandbox(faults="5xx=0.5")
+def test_5xx_on_execution_create_is_ambiguous_not_resent(make_sandbox):
+    # A gateway's 5xx can come after AMC accepted the request: the client must not send it again
+    # (the ledger looks the execution up first). Reads are still retried through the same faults.
+    server = make_sandbox(faults="5xx=1.0")
     ctx = context(server)
-    retry = FAST_RETRY.__class__(max_attempts=12, base_backoff_seconds=0.01, max_backoff_seconds=0.02)
-    with sandbox_client(server, retry=retry) as amc:
-        created = [amc.create_execution(ctx, sql=SQL, window=recent_window(), parameter_values={}) for _ in range(4)]
-    assert faults(server, "server_error") > 0
-    assert server.stats()["executions_created"] == 4 == len({e.workflow_execution_id for e in created})
+    with sandbox_client(server) as amc, pytest.raises(AmcAmbiguousSubmit) as ambiguous:
+        amc.create_execution(ctx, sql=SQL, window=recent_window(), parameter_values={})
+    assert "(HTTP 5" in str(ambiguous.value)
+    # Faults are injected before the route, so the one injected 5xx is the one request sent.
+    assert faults(server, "server_error") == 1 and amc.api_calls == 1
 
 
 def test_400_and_404_are_not_retried(make_sandbox):
