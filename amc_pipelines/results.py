@@ -94,10 +94,6 @@ def existing_columns(conn: Connection, spec: ReportSpec) -> dict[str, tuple[str,
     return {name: (type_name, comment) for name, type_name, comment in rows} if rows else None
 
 
-# result_checks.py imported the former private name.
-_existing_columns = existing_columns
-
-
 def _table_comment(spec: ReportSpec) -> str:
     return f"AMC report {spec.name}: {spec.title}. {spec.description}".strip()
 

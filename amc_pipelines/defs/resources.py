@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -9,6 +11,13 @@ from pydantic import PrivateAttr
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
+
+    from amc_pipelines.amc import AmcClient
+
+
+# URLs migrated by this process: resources are rebuilt for every run, sensor and schedule tick, and
+# checking Alembic each time costs ~0.2 s per tick.
+_MIGRATED_URLS: set[str] = set()
 
 
 class DatabaseResource(dg.ConfigurableResource):
@@ -33,6 +42,24 @@ class DatabaseResource(dg.ConfigurableResource):
             from amc_pipelines.db import get_engine, upgrade
 
             url = self.resolved_url()
-            upgrade(url)
+            if url not in _MIGRATED_URLS:
+                upgrade(url)
+                _MIGRATED_URLS.add(url)
             self._engine = get_engine(url)
         return self._engine
+
+
+class AmcClientResource(dg.ConfigurableResource):
+    """The AMC Reporting API client of one run, throttled by the rate limiter that every process on
+    the project database shares (``AMC_API_RATE``). Endpoint and credentials come from the settings
+    (``AMC_API_URL``, ``AMC_CLIENT_ID``...), so secrets never enter run config."""
+
+    @contextmanager
+    def open_client(self, engine: Engine) -> Iterator[AmcClient]:
+        from amc_pipelines.amc import AmcClient
+        from amc_pipelines.amc.ratelimit import PostgresRateLimiter
+        from amc_pipelines.settings import get_settings
+
+        settings = get_settings()
+        with AmcClient(settings, rate_limiter=PostgresRateLimiter(engine, settings.api_rate_per_second)) as client:
+            yield client

@@ -1,0 +1,173 @@
+"""One asset per catalog report, partitioned by week x AMC instance; each partition runs through the ledger.
+
+Design (issue 4, item 2): one run per partition (``BackfillPolicy.multi_run(1)``). Each week x
+instance then has its own run, status, retries and logs in the UI; a failing week fails only its
+run; the per-instance run limit (tag ``dagster/partition/instance``, 10 = AMC's running
+executions per instance) maps one run to one AMC execution slot. The alternative, batched runs
+that submit several weeks and wait for all, saves a run process per week but lets one week's
+failure and the slowest execution hold the whole batch; it is to be measured against this in
+``benchmarks/backfill.py``.
+
+Errors: a user error (week not collectable yet, out of retention, disabled or unknown instance,
+bad parameter), an AMC REJECTED query, an execution AMC keeps failing, and a result table that
+no longer fits the spec fail the partition at once (``dg.Failure(allow_retries=False)``) with the
+message that says what to fix. Everything else (AMC 5xx or throttling that outlasted the client's
+own retries, network, database) is retried by the step's retry policy; the ledger makes a retry
+reattach to the same AMC execution instead of submitting another.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from typing import TYPE_CHECKING
+
+import dagster as dg
+
+from amc_pipelines.dagster_home import AMC_POOL
+from amc_pipelines.defs.reports.checks import evaluate_checks, report_check_specs
+from amc_pipelines.defs.resources import AmcClientResource, DatabaseResource
+
+if TYPE_CHECKING:
+    from amc_pipelines.catalog import ReportSpec
+    from amc_pipelines.runner import RunOutcome
+    from amc_pipelines.settings import Settings
+
+GROUP = "amc_reports"
+WEEK_DIMENSION = "week"
+INSTANCE_DIMENSION = "instance"
+PREVIEW_ROWS = 10
+
+TRANSIENT_RETRY_POLICY = dg.RetryPolicy(
+    max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+
+
+def report_asset_key(report_name: str) -> dg.AssetKey:
+    return dg.AssetKey(["amc", report_name])
+
+
+def report_partitions(settings: Settings) -> dg.MultiPartitionsDefinition:
+    """week (calendar weeks from the oldest retained one, starting on AMC_WEEK_START) x instance."""
+    from amc_pipelines.defs.instances import amc_instances_partitions
+    from amc_pipelines.scheduling import partition_weeks_start, week_day_offset
+
+    weeks = dg.WeeklyPartitionsDefinition(
+        start_date=partition_weeks_start(settings).isoformat(), day_offset=week_day_offset(settings.week_start),
+        end_offset=0,
+    )
+    return dg.MultiPartitionsDefinition({WEEK_DIMENSION: weeks, INSTANCE_DIMENSION: amc_instances_partitions})
+
+
+def column_schema(spec: ReportSpec) -> dg.TableSchema:
+    """The spec's output columns with their catalog types (amc_pipelines.results maps them to Postgres)."""
+    return dg.TableSchema(columns=[
+        dg.TableColumn(c.name, c.type, description=c.description or c.kind) for c in spec.output_columns
+    ])
+
+
+def _owners(owner: str) -> list[str]:
+    # Dagster takes an email address or team:<name>.
+    return [owner] if "@" in owner else [f"team:{re.sub(r'[^A-Za-z0-9_]+', '_', owner)}"]
+
+
+def build_report_asset(spec: ReportSpec, partitions: dg.MultiPartitionsDefinition) -> dg.AssetsDefinition:
+    key = report_asset_key(spec.name)
+    schema = column_schema(spec)
+    with warnings.catch_warnings():
+        # Partitioned check results and backfill_policy are marked preview/beta in Dagster 1.13.
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return _report_asset(spec, key, schema, partitions)
+
+
+def _report_asset(spec: ReportSpec, key: dg.AssetKey, schema: dg.TableSchema,
+                  partitions: dg.MultiPartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=key,
+        group_name=GROUP,
+        description=f"{spec.title}\n\n{spec.description}",
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
+        kinds={"amc", "postgres"},
+        owners=_owners(spec.owner),
+        pool=AMC_POOL,
+        retry_policy=TRANSIENT_RETRY_POLICY,
+        check_specs=report_check_specs(key, partitions),
+        metadata={
+            "dagster/column_schema": schema,
+            "dagster/table_name": f"amc_results.{spec.name}",
+            "report_spec": dg.MetadataValue.path(str(spec.source_path)),
+            "schedule": f"{spec.schedule.cron} ({spec.schedule.timezone or 'instance time zone'})",
+        },
+    )
+    def report_asset(context, database: DatabaseResource, amc: AmcClientResource) -> dg.MaterializeResult:
+        return materialize_partition(context, spec, schema, database, amc)
+
+    return report_asset
+
+
+def materialize_partition(context: dg.AssetExecutionContext, spec: ReportSpec, schema: dg.TableSchema,
+                          database: DatabaseResource, amc: AmcClientResource) -> dg.MaterializeResult:
+    # Imported here: every run process loads the code location, only report runs need these.
+    from amc_pipelines.loading import PartitionKey
+    from amc_pipelines.result_checks import markdown_table, preview_rows
+    from amc_pipelines.results import ResultTableError
+    from amc_pipelines.runner import RunFailed, RunInputError, prepare_run, run_report
+    from amc_pipelines.settings import get_settings
+
+    keys = context.partition_key.keys_by_dimension
+    instance_id, week = keys[INSTANCE_DIMENSION], keys[WEEK_DIMENSION]
+    settings = get_settings()
+    engine = database.get_engine()
+    try:
+        request = prepare_run(engine, settings, report_name=spec.name, instance_id=instance_id, week=week,
+                              params={}, catalog={spec.name: spec})
+    except RunInputError as err:
+        raise dg.Failure(description=f"{spec.name}, instance {instance_id}, week {week}: {err}",
+                         allow_retries=False) from None
+    with amc.open_client(engine) as client:
+        try:
+            outcome = run_report(engine, settings, client, request, progress=context.log.info)
+        except RunFailed as err:  # REJECTED, or FAILED after the runner's own resubmissions
+            raise dg.Failure(
+                description=str(err), allow_retries=False,
+                metadata={"amc_execution_id": err.amc_execution_id or "", "amc_status": err.status or "",
+                          "ledger_id": err.ledger_id if err.ledger_id is not None else -1},
+            ) from None
+        except ResultTableError as err:
+            raise dg.Failure(description=str(err), allow_retries=False) from None
+    partition = PartitionKey(instance_id, outcome.window.start, outcome.window.end)
+    preview = preview_rows(engine, spec, partition, limit=PREVIEW_ROWS)
+    context.log.info(f"{spec.name} {instance_id} week {week}: {outcome.rows} rows ({outcome.how}, "
+                     f"AMC execution {outcome.amc_execution_id})")
+    return dg.MaterializeResult(
+        metadata=outcome_metadata(outcome, schema) | {
+            "preview": dg.MetadataValue.md(markdown_table(spec.column_names, preview)),
+        },
+        check_results=evaluate_checks(engine, spec, partition, outcome.rows),
+    )
+
+
+def outcome_metadata(outcome: RunOutcome, schema: dg.TableSchema) -> dict[str, object]:
+    return {
+        "amc_execution_id": outcome.amc_execution_id or "",
+        "workflow_id": outcome.workflow_id,
+        "window": str(outcome.window),
+        "rows": outcome.rows,
+        "dagster/row_count": outcome.rows,
+        "checksum": outcome.checksum or "",
+        "provisional": outcome.provisional,
+        "files": outcome.files,
+        "api_calls": outcome.api_calls,
+        "how": outcome.how,  # reused, reattached or submitted
+        "reused": outcome.reused,
+        "reattached": outcome.reattached,
+        "submitted": outcome.submitted,
+        "ledger_id": outcome.ledger_id if outcome.ledger_id is not None else -1,
+        "dagster/column_schema": schema,
+    }
+
+
+def build_report_assets(catalog: dict[str, ReportSpec], partitions: dg.MultiPartitionsDefinition) -> list[dg.AssetsDefinition]:
+    return [build_report_asset(spec, partitions) for spec in catalog.values()]
