@@ -247,3 +247,36 @@ def upsert_discovered(engine: Engine, spec: InstanceSpec, *, enabled: bool = Tru
     values = dict(row)
     outcome: UpsertOutcome = "created" if values.pop("inserted") else "updated"
     return Instance.model_validate(values), outcome
+
+
+def amc_region(found: Mapping[str, Any]) -> str:
+    """AMC's region of a listed instance: its own field, else the Amazon Ads host of its endpoint."""
+    if found.get("region"):
+        return str(found["region"])
+    endpoint = str(found.get("apiEndpoint") or "")
+    return "EU" if "-eu." in endpoint else "FE" if "-fe." in endpoint else "NA"
+
+
+def spec_from_amc(found: Mapping[str, Any], *, account_id: str | None, marketplace_id: str, week_start: str,
+                  default_timezone: str | None = None) -> InstanceSpec:
+    """The registry spec of one ``GET /amc/instances`` entry (discovery: CLI and sensor alike).
+
+    AMC's own time zone wins; ``default_timezone`` covers answers without one. RegistryError names
+    the instance and what to fix.
+    """
+    instance_id = str(found.get("instanceId") or "?")
+    zone = found.get("timeZone") or found.get("timezone") or default_timezone
+    if not zone:
+        raise RegistryError(f"instance {instance_id}: AMC's answer has no time zone; give one with "
+                            "`amc instances discover --add --timezone ZONE`, e.g. America/New_York")
+    try:
+        return InstanceSpec.parse(
+            instance_id=instance_id,
+            name=found.get("instanceName") or found.get("customerCanonicalName") or instance_id,
+            account_id=found.get("accountId") or account_id,
+            marketplace_id=found.get("marketplaceId") or marketplace_id,
+            region=amc_region(found), timezone=zone, week_start=week_start,
+        )
+    except RegistryError as err:
+        raise RegistryError(f"instance {instance_id}: {err}") from None
+

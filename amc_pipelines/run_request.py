@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from amc_pipelines.ledger import ExecutionKey
+from amc_pipelines.scheduling import data_lag_hours
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -97,9 +98,7 @@ def prepare_run(
     parameters = _user_step("--param", lambda: coerce_parameters(report.parameters, dict(params or {})))
     window = _user_step(chosen[0], lambda: _window(instance, week=week, window_expr=window_expr,
                                                    start=start, end=end, now=now))
-    lags = [lag for lag in (instance.data_lag_hours, report.data_lag_hours) if lag is not None]
-    # The longer of the instance's and the report's lags: neither may be cut short.
-    data_lag = max(lags) if lags else settings.data_lag_hours
+    data_lag = data_lag_hours(instance, report, settings)
     _user_step(chosen[0], lambda: check_collectable(window, now=now, data_lag_hours=data_lag,
                                                     retention_months=settings.retention_months,
                                                     week_start=instance.week_start))

@@ -234,37 +234,19 @@ def unfinished_executions(engine: Engine, catalog: Mapping[str, ReportSpec], set
     return found
 
 
-def _region_of(found: Mapping[str, Any]) -> str:
-    """AMC's region of a listed instance: its own field, else the Amazon Ads host of its endpoint."""
-    if found.get("region"):
-        return str(found["region"])
-    endpoint = str(found.get("apiEndpoint") or "")
-    return "EU" if "-eu." in endpoint else "FE" if "-fe." in endpoint else "NA"
-
-
 def discovered_instance_specs(found: Iterable[Mapping[str, Any]], settings: Settings, *,
                               account_id: str | None = None,
                               default_timezone: str | None = None) -> tuple[list[InstanceSpec], list[SkippedInstance]]:
     """Registry specs for the instances ``GET /amc/instances`` listed; those that cannot be
     registered (no time zone in AMC's answer and no default, or invalid fields) are skipped with why."""
-    from amc_pipelines.registry import InstanceSpec, RegistryError
+    from amc_pipelines.registry import RegistryError, spec_from_amc
 
     specs, skipped = [], []
     for item in found:
-        instance_id = str(item.get("instanceId") or "?")
-        zone = item.get("timeZone") or item.get("timezone") or default_timezone
-        if not zone:
-            skipped.append(SkippedInstance(instance_id, "AMC's answer has no time zone: register it with "
-                                           "`amc instances discover --add --timezone ZONE`"))
-            continue
         try:
-            specs.append(InstanceSpec.parse(
-                instance_id=instance_id,
-                name=item.get("instanceName") or item.get("customerCanonicalName") or instance_id,
-                account_id=item.get("accountId") or account_id or settings.account_id,
-                marketplace_id=item.get("marketplaceId") or settings.marketplace_id,
-                region=_region_of(item), timezone=zone, week_start=settings.week_start,
-            ))
+            specs.append(spec_from_amc(item, account_id=account_id or settings.account_id,
+                                       marketplace_id=settings.marketplace_id, week_start=settings.week_start,
+                                       default_timezone=default_timezone))
         except RegistryError as err:
-            skipped.append(SkippedInstance(instance_id, str(err)))
+            skipped.append(SkippedInstance(str(item.get("instanceId") or "?"), str(err)))
     return specs, skipped

@@ -118,7 +118,9 @@ def test_discovered_instances_become_specs_or_say_why_not() -> None:
     (spec,) = specs
     assert (spec.instance_id, spec.region, spec.timezone, spec.week_start) == (
         "amcfound000001", "NA", "America/New_York", "monday")
-    assert {s.instance_id: s.reason.split(":")[0] for s in skipped} == {
-        "amcnozone00001": "AMC's answer has no time zone", "NOT-AN-ID": "instance_id"}
+    reasons = {s.instance_id: s.reason for s in skipped}
+    assert set(reasons) == {"amcnozone00001", "NOT-AN-ID"}
+    assert "AMC's answer has no time zone" in reasons["amcnozone00001"]
+    assert "instance_id" in reasons["NOT-AN-ID"]
     specs, _ = discovered_instance_specs(found[1:2], SETTINGS, account_id="ENTITY9Z8Y7X6W5V", default_timezone="UTC")
     assert (specs[0].region, specs[0].account_id) == ("EU", "ENTITY9Z8Y7X6W5V")

@@ -149,14 +149,6 @@ def disable(instance_id: str) -> None:
     click.echo(f"disabled {instance_id}")
 
 
-def _region_of(found: dict) -> str:
-    """AMC's region of a listed instance: its own field, else the Amazon Ads host of its endpoint."""
-    if found.get("region"):
-        return str(found["region"])
-    endpoint = str(found.get("apiEndpoint") or "")
-    return "EU" if "-eu." in endpoint else "FE" if "-fe." in endpoint else "NA"
-
-
 @instances.command()
 @click.option("--add", is_flag=True, help="Register the listed instances (new ones enabled; existing ones refreshed).")
 @click.option("--timezone", default=None, metavar="TZ",
@@ -166,7 +158,7 @@ def discover(add: bool, timezone: str | None, account_id: str | None) -> None:
     """List the instances of the AMC account (GET /amc/instances); with --add, register them."""
     from amc_pipelines.amc.client import AmcClient
     from amc_pipelines.amc.errors import AmcConfigurationError, AmcError
-    from amc_pipelines.registry import InstanceSpec, RegistryError, get_instance, upsert_discovered
+    from amc_pipelines.registry import RegistryError, get_instance, spec_from_amc, upsert_discovered
 
     settings = load_settings()
     account_id = account_id or settings.account_id
@@ -177,27 +169,14 @@ def discover(add: bool, timezone: str | None, account_id: str | None) -> None:
         raise CommandError(str(err)) from None
     except AmcError as err:
         raise click.ClickException(f"AMC did not list the instances: {err}") from None
-    specs = []  # (spec, whether AMC gave its time zone)
+    specs = []  # (spec, whether AMC gave its time zone); all validated before anything is registered
     for item in found:
-        amc_zone = item.get("timeZone") or item.get("timezone")
-        zone = amc_zone or timezone
-        instance_id = item.get("instanceId", "?")
-        if add and not zone:
-            raise CommandError(f"instance {instance_id}: AMC's answer has no time zone; "
-                               "give one with --timezone, e.g. --timezone America/New_York")
-        fields = {
-            "instance_id": instance_id,
-            "name": item.get("instanceName") or item.get("customerCanonicalName") or instance_id,
-            "account_id": item.get("accountId") or account_id,
-            "marketplace_id": item.get("marketplaceId") or settings.marketplace_id,
-            "region": _region_of(item),
-            "timezone": zone or "UTC",
-            "week_start": settings.week_start,
-        }
-        try:  # all validated before anything is registered
-            specs.append((InstanceSpec.parse(fields), bool(amc_zone)))
+        try:
+            spec = spec_from_amc(item, account_id=account_id, marketplace_id=settings.marketplace_id,
+                                 week_start=settings.week_start, default_timezone=timezone or (None if add else "UTC"))
         except RegistryError as err:
-            raise CommandError(f"instance {instance_id}: {err}") from None
+            raise CommandError(str(err)) from None
+        specs.append((spec, bool(item.get("timeZone") or item.get("timezone"))))
     if not specs:
         click.echo(f"no instances in AMC account {account_id}")
         return
