@@ -19,6 +19,7 @@ _GROUPS: dict[str, str] = {
     "dagster": "amc_pipelines.commands.dagster:dagster",
     "run": "amc_pipelines.commands.run:run",
     "executions": "amc_pipelines.commands.executions:executions",
+    "backfill": "amc_pipelines.commands.backfill:backfill",
 }
 
 _HELP: dict[str, str] = {
@@ -29,6 +30,7 @@ _HELP: dict[str, str] = {
     "dagster": "Dagster instance files: write DAGSTER_HOME/dagster.yaml with the project's limits.",
     "run": "Run one report for an instance and window now, through the execution ledger.",
     "executions": "The execution ledger: list executions, show one with its status history.",
+    "backfill": "Report backfills in a running Dagster (week x instance): start, status, pause, resume, cancel, retry-failed.",
 }
 
 

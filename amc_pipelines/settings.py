@@ -44,6 +44,7 @@ class Settings:
     catalog_dir: Path | None = field(metadata={"env": "AMC_CATALOG_DIR", "doc": "Extra directory of report specs (YAML + SQL) loaded beside the built-in library."})
     webhook_url: str | None = field(metadata={"env": "AMC_WEBHOOK_URL", "doc": "URL that receives a JSON POST for every failed Dagster run (unset: no notification)."})
     webhook_secret: str | None = field(metadata={"env": "AMC_WEBHOOK_SECRET", "doc": "Secret for the webhook's HMAC-SHA256 signature header (secret: environment only)."}, repr=False)
+    backfill_batch_size: int = field(metadata={"env": "AMC_BACKFILL_BATCH_SIZE", "doc": "Week x instance partitions per backfill run: 1 (default, one run per partition) or N > 1 (batched; see docs/benchmarks.md)."})
     dagster_ui_url: str | None = field(metadata={"env": "AMC_DAGSTER_UI_URL", "doc": "Base URL of the Dagster UI, used for links in notifications (e.g. http://127.0.0.1:3000)."})
     sandbox_host: str = field(metadata={"env": "AMC_SANDBOX_HOST", "doc": "Address the AMC sandbox binds to (default 127.0.0.1)."})
     sandbox_port: int = field(metadata={"env": "AMC_SANDBOX_PORT", "doc": "Port of the AMC sandbox (default 8765)."})
@@ -108,6 +109,7 @@ class Settings:
             catalog_dir=Path(get("AMC_CATALOG_DIR")).expanduser().resolve() if get("AMC_CATALOG_DIR") else None,
             webhook_url=_optional_http_url("AMC_WEBHOOK_URL", get("AMC_WEBHOOK_URL")),
             webhook_secret=get("AMC_WEBHOOK_SECRET"),
+            backfill_batch_size=_int("AMC_BACKFILL_BATCH_SIZE", get("AMC_BACKFILL_BATCH_SIZE"), 1, minimum=1, maximum=52),
             dagster_ui_url=_optional_http_url("AMC_DAGSTER_UI_URL", get("AMC_DAGSTER_UI_URL")),
             sandbox_host=sandbox_host,
             sandbox_port=sandbox_port,

@@ -168,3 +168,31 @@ class ApiRateLimit(Base):
 
 
 api_rate_limits = ApiRateLimit.__table__
+
+
+# ---- paused backfills (migration 0004_paused_backfills) --------------------------------------------
+
+
+class PausedBackfill(Base):
+    """A Dagster partition backfill that `amc backfill pause` stopped from submitting to AMC.
+
+    Dagster has no pause: while ``resumed_at`` is NULL, a run of this backfill refuses to submit a
+    new AMC execution and records its partition in ``refused_partitions``; ``amc backfill resume``
+    sets ``resumed_at`` and launches those partitions again as ``resumed_as``.
+    """
+
+    __tablename__ = "paused_backfills"
+
+    backfill_id: Mapped[str] = mapped_column(Text, primary_key=True, comment="Dagster backfill id")
+    paused_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    resumed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    refused_partitions: Mapped[list] = mapped_column(
+        JSONB, nullable=False, server_default=text("'[]'::jsonb"),
+        comment="[{report, partition}] runs refused while paused",
+    )
+    resumed_as: Mapped[list] = mapped_column(
+        JSONB, nullable=False, server_default=text("'[]'::jsonb"), comment="backfill ids launched by the resume",
+    )
+
+
+paused_backfills = PausedBackfill.__table__

@@ -1,12 +1,15 @@
 """One asset per catalog report, partitioned by week x AMC instance; each partition runs through the ledger.
 
-Design (issue 4, item 2): one run per partition (``BackfillPolicy.multi_run(1)``). Each week x
+Design (issue 4, item 2): one run per partition (no backfill policy, so every run carries its partition tags). Each week x
 instance then has its own run, status, retries and logs in the UI; a failing week fails only its
 run; the per-instance run limit (tag ``dagster/partition/instance``, 10 = AMC's running
 executions per instance) maps one run to one AMC execution slot. The alternative, batched runs
 that submit several weeks and wait for all, saves a run process per week but lets one week's
 failure and the slowest execution hold the whole batch; it is to be measured against this in
-``benchmarks/backfill.py``.
+``benchmarks/backfill.py``. For that measurement, ``AMC_BACKFILL_BATCH_SIZE=N`` (read when the
+definitions load; default 1, this design) builds the assets with ``multi_run(N)`` instead: a
+backfill run then covers up to N weeks of one instance and keeps their N AMC executions in flight
+at once (:func:`materialize_batch`).
 
 Errors: a user error (week not collectable yet, out of retention, disabled or unknown instance,
 bad parameter), an AMC REJECTED query, an execution AMC keeps failing, and a result table that
@@ -41,6 +44,16 @@ PREVIEW_ROWS = 10
 TRANSIENT_RETRY_POLICY = dg.RetryPolicy(
     max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
+
+
+BATCH_SIZE_ENV = "AMC_BACKFILL_BATCH_SIZE"  # the setting; benchmarks/backfill.py sets it
+
+
+def backfill_batch_size() -> int:
+    """Partitions per backfill run (``AMC_BACKFILL_BATCH_SIZE``): 1, or N > 1 for batched runs."""
+    from amc_pipelines.settings import get_settings
+
+    return get_settings().backfill_batch_size
 
 
 def report_asset_key(report_name: str) -> dg.AssetKey:
@@ -78,17 +91,24 @@ def build_report_asset(spec: ReportSpec, partitions: dg.MultiPartitionsDefinitio
         # Partitioned check results and backfill_policy are marked preview/beta in Dagster 1.13.
         warnings.simplefilter("ignore", dg.PreviewWarning)
         warnings.simplefilter("ignore", dg.BetaWarning)
-        return _report_asset(spec, key, schema, partitions)
+        batch_size = backfill_batch_size()
+        if batch_size > 1:
+            return _batched_report_asset(spec, key, schema, partitions, batch_size)
+        # No backfill policy: a backfill then makes single-partition runs, which carry the
+        # dagster/partition/<dimension> tags that the per-instance run limit, the execution sensor and
+        # `amc backfill status` key on (multi_run(1) makes one-key ranged runs without them).
+        policy = None
+        return _report_asset(spec, key, schema, partitions, policy)
 
 
 def _report_asset(spec: ReportSpec, key: dg.AssetKey, schema: dg.TableSchema,
-                  partitions: dg.MultiPartitionsDefinition) -> dg.AssetsDefinition:
+                  partitions: dg.MultiPartitionsDefinition, policy: dg.BackfillPolicy | None) -> dg.AssetsDefinition:
     @dg.asset(
         key=key,
         group_name=GROUP,
         description=f"{spec.title}\n\n{spec.description}",
         partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
+        backfill_policy=policy,
         kinds={"amc", "postgres"},
         owners=_owners(spec.owner),
         pool=AMC_POOL,
@@ -109,14 +129,23 @@ def _report_asset(spec: ReportSpec, key: dg.AssetKey, schema: dg.TableSchema,
 
 def materialize_partition(context: dg.AssetExecutionContext, spec: ReportSpec, schema: dg.TableSchema,
                           database: DatabaseResource, amc: AmcClientResource) -> dg.MaterializeResult:
+    metadata, check_results = run_partition(context, context.partition_key, spec, schema, database, amc)
+    return dg.MaterializeResult(metadata=metadata, check_results=check_results)
+
+
+def run_partition(context: dg.AssetExecutionContext, partition_key: dg.MultiPartitionKey, spec: ReportSpec,
+                  schema: dg.TableSchema, database: DatabaseResource, amc: AmcClientResource,
+                  ) -> tuple[dict[str, object], list[dg.AssetCheckResult]]:
+    """Run one week x instance through the ledger; its materialization metadata and check results."""
     # Imported here: every run process loads the code location, only report runs need these.
+    from amc_pipelines.backfill import BACKFILL_TAG, paused_message, refuse_if_paused
     from amc_pipelines.loading import PartitionKey
     from amc_pipelines.result_checks import markdown_table, preview_rows
     from amc_pipelines.results import ResultTableError
     from amc_pipelines.runner import RunFailed, RunInputError, prepare_run, run_report
     from amc_pipelines.settings import get_settings
 
-    keys = context.partition_key.keys_by_dimension
+    keys = partition_key.keys_by_dimension
     instance_id, week = keys[INSTANCE_DIMENSION], keys[WEEK_DIMENSION]
     settings = get_settings()
     engine = database.get_engine()
@@ -126,6 +155,10 @@ def materialize_partition(context: dg.AssetExecutionContext, spec: ReportSpec, s
     except RunInputError as err:
         raise dg.Failure(description=f"{spec.name}, instance {instance_id}, week {week}: {err}",
                          allow_retries=False) from None
+    backfill_id = context.run.tags.get(BACKFILL_TAG)
+    if backfill_id and refuse_if_paused(engine, backfill_id, report=spec.name, partition=str(partition_key),
+                                        execution_key=request.key):
+        raise dg.Failure(description=paused_message(backfill_id), allow_retries=False)
     with amc.open_client(engine) as client:
         try:
             outcome = run_report(engine, settings, client, request, progress=context.log.info)
@@ -141,12 +174,72 @@ def materialize_partition(context: dg.AssetExecutionContext, spec: ReportSpec, s
     preview = preview_rows(engine, spec, partition, limit=PREVIEW_ROWS)
     context.log.info(f"{spec.name} {instance_id} week {week}: {outcome.rows} rows ({outcome.how}, "
                      f"AMC execution {outcome.amc_execution_id})")
-    return dg.MaterializeResult(
-        metadata=outcome_metadata(outcome, schema) | {
-            "preview": dg.MetadataValue.md(markdown_table(spec.column_names, preview)),
+    metadata = outcome_metadata(outcome, schema) | {
+        "preview": dg.MetadataValue.md(markdown_table(spec.column_names, preview)),
+    }
+    return metadata, evaluate_checks(engine, spec, partition, outcome.rows)
+
+
+def _batched_report_asset(spec: ReportSpec, key: dg.AssetKey, schema: dg.TableSchema,
+                          partitions: dg.MultiPartitionsDefinition, batch_size: int) -> dg.AssetsDefinition:
+    """The batched design, for the benchmark. Dagster 1.13 splits a multi-partition backfill into
+    ranges along one dimension with the other held constant, so a run gets up to ``batch_size``
+    weeks of one instance. Such a ranged run carries no ``dagster/partition/instance`` tag, so the
+    per-instance run limit does not apply: AMC queues what exceeds its 10 running executions. No
+    check specs: a partitioned check result takes its partition from the step's single partition
+    key, which a ranged step does not have."""
+
+    @dg.asset(
+        key=key,
+        group_name=GROUP,
+        description=f"{spec.title}\n\n{spec.description}",
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=batch_size),
+        kinds={"amc", "postgres"},
+        owners=_owners(spec.owner),
+        pool=AMC_POOL,
+        retry_policy=TRANSIENT_RETRY_POLICY,
+        output_required=False,
+        metadata={
+            "dagster/column_schema": schema,
+            "dagster/table_name": f"amc_results.{spec.name}",
+            "report_spec": dg.MetadataValue.path(str(spec.source_path)),
+            "backfill_batch_size": batch_size,
         },
-        check_results=evaluate_checks(engine, spec, partition, outcome.rows),
     )
+    def report_asset(context, database: DatabaseResource, amc: AmcClientResource):
+        yield from materialize_batch(context, spec, schema, database, amc)
+
+    return report_asset
+
+
+def materialize_batch(context: dg.AssetExecutionContext, spec: ReportSpec, schema: dg.TableSchema,
+                      database: DatabaseResource, amc: AmcClientResource):
+    """Every partition of the run at once, one thread (and AMC client) each. Each week is logged as
+    its own materialization when it loads, so a failing week leaves the others materialized (Dagster
+    counts a ranged run's logged partitions as done); the step then fails naming the failed weeks."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    partitions_def = context.assets_def.partitions_def
+    keys = [partitions_def.get_partition_key_from_str(k) for k in context.partition_keys]
+    failures: dict[str, BaseException] = {}
+    with ThreadPoolExecutor(max_workers=len(keys), thread_name_prefix="amc-partition") as pool:
+        futures = {pool.submit(run_partition, context, k, spec, schema, database, amc): str(k) for k in keys}
+        for future in as_completed(futures):
+            try:
+                metadata, _ = future.result()
+            except Exception as err:  # noqa: BLE001 - collected, reported together below
+                failures[futures[future]] = err
+                context.log.error(f"{spec.name} partition {futures[future]} failed: {err}")
+                continue
+            context.log_event(dg.AssetMaterialization(asset_key=context.asset_key, partition=futures[future],
+                                                      metadata=metadata))
+    if failures:
+        permanent = all(isinstance(e, dg.Failure) and not e.allow_retries for e in failures.values())
+        raise dg.Failure(description=f"{len(failures)} of {len(keys)} partitions failed: "
+                                     + "; ".join(f"{k}: {e}" for k, e in sorted(failures.items())),
+                         allow_retries=not permanent)
+    yield from ()  # no output: each partition was logged above
 
 
 def outcome_metadata(outcome: RunOutcome, schema: dg.TableSchema) -> dict[str, object]:
