@@ -48,6 +48,10 @@ INSTANCE_SETTINGS: dict[str, Any] = {
         # The code server may be restarting (reload, deploy) when a run is dequeued: try again.
         "max_user_code_failure_retries": 3,
         "user_code_failure_retry_delay": 10,
+        # Launch queued runs in parallel: each launch waits for the new run process to load the code
+        # location (seconds each), so a serial queue, not AMC, would set a backfill's pace.
+        "dequeue_use_threads": True,
+        "dequeue_num_workers": 4,
     },
     "concurrency": {
         "runs": {

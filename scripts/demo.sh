@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# `make demo`: embedded Postgres, the AMC sandbox on loopback, the sandbox's instances registered,
-# then two reports x the newest 8 weeks x every instance through the ledger, AMC API and loader
-# (scripts/demo.py). Run it again: every week is reused, zero new AMC executions.
+# `make demo`: embedded Postgres, the AMC sandbox on loopback (1-3 s per execution), the sandbox's
+# instances registered, then scripts/demo.py: a Dagster webserver + daemon on Postgres storage and
+# one partition backfill per report (campaign_performance, new_to_brand) x the newest 8 weeks x the
+# first two instances, launched over GraphQL. Run it again: every week is reused, zero new AMC
+# executions. Exit status 1 when a partition failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export AMC_HOME="${AMC_HOME:-$PWD/.amc}"
@@ -20,4 +22,4 @@ for _ in $(seq 1 300); do  # the first start generates the synthetic data (about
   sleep 1
 done
 echo "== instances"; $amc sandbox register
-echo "== reports"; .venv/bin/python scripts/demo.py "$@"
+echo "== backfills"; .venv/bin/python scripts/demo.py "$@"

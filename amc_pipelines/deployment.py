@@ -1,0 +1,245 @@
+"""A local Dagster deployment in subprocesses: ``dagster-webserver`` and ``dagster-daemon`` on Postgres.
+
+What ``make demo``, the end-to-end test and the backfill benchmark run against: the same two
+processes a real deployment runs, sharing one ``DAGSTER_HOME`` whose ``dagster.yaml`` keeps runs,
+events and schedules in Postgres (dagster-postgres) with the project's run limits
+(:mod:`amc_pipelines.dagster_home`). Runs are queued by the webserver, dequeued by the daemon's run
+coordinator under the per-instance tag limit and executed as run processes of the daemon's code
+server: nothing runs in the calling process. No Dagster import here; the caller talks to the
+deployment over GraphQL (:meth:`DagsterDeployment.graphql`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TextIO
+
+import httpx
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+WORKSPACE = PROJECT_DIR / "workspace.yaml"
+STOP_GRACE_SECONDS = 20.0
+
+_LOCATIONS = """
+{ workspaceOrError { __typename
+    ... on Workspace { locationEntries { name locationOrLoadError { __typename ... on PythonError { message } } } }
+    ... on PythonError { message } } }"""
+_DAEMONS = "{ instance { daemonHealth { allDaemonStatuses { daemonType required healthy } } } }"
+_PARTITION_KEYS = """
+query ($key: AssetKeyInput!) { assetNodeOrError(assetKey: $key) { __typename
+    ... on AssetNode { partitionKeysByDimension { name partitionKeys } } } }"""
+
+
+class DeploymentError(RuntimeError):
+    """The deployment did not come up (or answer) as expected; the message ends with the log tail."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class DagsterDeployment:
+    """``with DagsterDeployment(home, env) as deployment:`` a webserver and a daemon until the block ends.
+
+    ``env`` is the AMC_* environment of every Dagster process (the database, AMC endpoint...): it
+    replaces any AMC_* variable of the calling process, so a developer's shell cannot leak in.
+    Dagster's storage is ``storage_url`` (default: the project database of ``env``; Dagster's tables
+    live in ``public``, the project's in ``amc`` and ``amc_results``). Logs go to ``home/process-logs``.
+    """
+
+    def __init__(self, dagster_home: Path, env: Mapping[str, str], webserver_port: int | None = None, *,
+                 storage_url: str | None = None, workspace: Path = WORKSPACE,
+                 start_timeout: float = 180.0) -> None:
+        self.home = Path(dagster_home).expanduser().resolve()
+        self.env = dict(env)
+        self.port = webserver_port or free_port()
+        self.storage_url = storage_url
+        self.workspace = Path(workspace).resolve()
+        self.start_timeout = start_timeout
+        # Not home/logs: Dagster's telemetry uploader empties that directory.
+        self.log_dir = self.home / "process-logs"
+        self._processes: dict[str, subprocess.Popen] = {}
+        self._logs: list[TextIO] = []
+        self._http = httpx.Client(timeout=30.0)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def graphql_url(self) -> str:
+        return f"{self.url}/graphql"
+
+    def __enter__(self) -> DagsterDeployment:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.stop()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Write dagster.yaml, start both processes, wait until the UI, the code location and every
+        required daemon answer; then mark the UI's first-run dialog as seen."""
+        env = self.process_env()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        workspace = ["-w", str(self.workspace)]
+        self._spawn("webserver", [_script("dagster-webserver"), *workspace, "-h", "127.0.0.1", "-p", str(self.port)],
+                    env)
+        self._spawn("daemon", [_script("dagster-daemon"), "run", *workspace], env)
+        deadline = time.monotonic() + self.start_timeout
+        self._wait("the webserver to answer", self._webserver_answers, deadline)
+        self._wait("the code location to load", self._locations_loaded, deadline)
+        self._wait("every required daemon to heartbeat", self._daemons_healthy, deadline)
+        # A fresh instance shows a welcome dialog over every page until this is sent (DESIGN 5).
+        self.graphql("mutation { setNuxSeen }")
+
+    def process_env(self) -> dict[str, str]:
+        """The environment of both processes; writes DAGSTER_HOME/dagster.yaml on the way."""
+        from amc_pipelines.dagster_home import DAGSTER_PG_URL_ENV, write_dagster_yaml
+        from amc_pipelines.db import database_url, psycopg2_url
+        from amc_pipelines.settings import Settings
+
+        storage = psycopg2_url(self.storage_url or database_url(Settings.from_env(self.env)))
+        # With a password in the URL the file names the variable instead of the URL.
+        write_dagster_yaml(self.home, postgres_url=storage)
+        inherited = {name: value for name, value in os.environ.items() if not name.startswith("AMC_")}
+        return {**inherited, **self.env, "DAGSTER_HOME": str(self.home), DAGSTER_PG_URL_ENV: storage}
+
+    def stop(self) -> None:
+        """SIGTERM each process group (webserver, daemon, their code servers and run processes),
+        SIGKILL what is still alive after a grace period."""
+        for process in self._processes.values():
+            _signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for process in self._processes.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            _signal_group(process, signal.SIGKILL)  # children that outlived their parent, too
+            process.wait()
+        self._processes.clear()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+        self._http.close()
+
+    def _spawn(self, name: str, command: Sequence[str], env: Mapping[str, str]) -> None:
+        log = (self.log_dir / f"{name}.log").open("a")
+        self._logs.append(log)
+        # Its own session: stop() signals the whole group, code servers and run processes included.
+        self._processes[name] = subprocess.Popen(
+            command, cwd=self.workspace.parent, env=dict(env), stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+
+    def _wait(self, what: str, ready, deadline: float) -> None:
+        last_error = ""
+        while time.monotonic() < deadline:
+            for name, process in self._processes.items():
+                if process.poll() is not None:
+                    raise DeploymentError(f"dagster {name} exited with status {process.returncode} while waiting "
+                                          f"for {what}.\n{self.log_tail()}")
+            try:
+                if ready():
+                    return
+            except _LoadFailed:
+                raise
+            except (httpx.HTTPError, DeploymentError) as err:  # still starting
+                last_error = str(err)
+            time.sleep(0.5)
+        raise DeploymentError(f"timed out after {self.start_timeout:.0f} s waiting for {what}"
+                              f"{f' (last error: {last_error})' if last_error else ''}.\n{self.log_tail()}")
+
+    def _webserver_answers(self) -> bool:
+        return self._http.get(f"{self.url}/server_info").status_code == 200
+
+    def _locations_loaded(self) -> bool:
+        workspace = self.graphql(_LOCATIONS)["workspaceOrError"]
+        if workspace["__typename"] != "Workspace":
+            raise DeploymentError(f"the workspace did not load: {workspace.get('message')}")
+        entries = workspace["locationEntries"]
+        for entry in entries:
+            loaded = entry["locationOrLoadError"]
+            if loaded and loaded["__typename"] == "PythonError":
+                # A broken code location does not heal by waiting: fail now with its error.
+                raise _LoadFailed(f"code location {entry['name']} failed to load: {loaded['message']}\n"
+                                  f"{self.log_tail()}")
+        return bool(entries) and all(entry["locationOrLoadError"] for entry in entries)
+
+    def _daemons_healthy(self) -> bool:
+        statuses = self.graphql(_DAEMONS)["instance"]["daemonHealth"]["allDaemonStatuses"]
+        return all(status["healthy"] for status in statuses if status["required"])
+
+    def log_tail(self, lines: int = 40) -> str:
+        parts = []
+        for name in self._processes:
+            path = self.log_dir / f"{name}.log"
+            text = path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else []
+            parts.append(f"--- last lines of {path}:\n" + "\n".join(text))
+        return "\n".join(parts)
+
+    # -- talking to it -------------------------------------------------------------------------
+
+    def graphql(self, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The ``data`` of a GraphQL request; :class:`DeploymentError` when the answer has errors."""
+        response = self._http.post(self.graphql_url, json={"query": query, "variables": dict(variables or {})})
+        body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+        if response.status_code != 200 or body.get("errors"):
+            raise DeploymentError(f"GraphQL request failed ({response.status_code}): "
+                                  f"{body.get('errors') or response.text[:500]}")
+        return body["data"]
+
+    def partition_keys(self, asset_key: Sequence[str]) -> dict[str, list[str]]:
+        """The partition keys of each dimension of an asset, as the deployment sees them now."""
+        node = self.graphql(_PARTITION_KEYS, {"key": {"path": list(asset_key)}})["assetNodeOrError"]
+        if node["__typename"] != "AssetNode":
+            raise DeploymentError(f"asset {'/'.join(asset_key)} is not defined in this deployment")
+        return {dimension["name"]: dimension["partitionKeys"] for dimension in node["partitionKeysByDimension"]}
+
+    def wait_for_partitions(self, asset_key: Sequence[str], dimension: str, keys: Iterable[str], *,
+                            timeout: float = 120.0) -> None:
+        """Wait until ``dimension`` of the asset has every key, e.g. until the instance sync sensor
+        (which runs in the daemon, every minute) has added the registered instances to
+        ``amc_instances``."""
+        wanted = set(keys)
+        deadline = time.monotonic() + timeout
+        while True:
+            present = set(self.partition_keys(asset_key).get(dimension, []))
+            if wanted <= present:
+                return
+            if time.monotonic() > deadline:
+                raise DeploymentError(f"after {timeout:.0f} s the {dimension} partitions of {'/'.join(asset_key)} "
+                                      f"still lack {sorted(wanted - present)} (present: {sorted(present)}).\n"
+                                      f"{self.log_tail()}")
+            time.sleep(1.0)
+
+
+class _LoadFailed(DeploymentError):
+    pass
+
+
+def _script(name: str) -> str:
+    # The console script next to this interpreter (the project's venv), whatever PATH says.
+    return str(Path(sys.executable).parent / name)
+
+
+def _signal_group(process: subprocess.Popen, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)  # the group this process leads (start_new_session)
