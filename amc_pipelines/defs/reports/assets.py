@@ -46,7 +46,6 @@ TRANSIENT_RETRY_POLICY = dg.RetryPolicy(
 )
 
 
-BATCH_SIZE_ENV = "AMC_BACKFILL_BATCH_SIZE"  # the setting; benchmarks/backfill.py sets it
 
 
 def backfill_batch_size() -> int:
