@@ -9,12 +9,18 @@ Why these values:
 
 - Runs, not steps, are the unit of AMC work (one run per week x instance partition), so every
   limit is a run limit enforced by the run queue before a run process starts.
-- AMC runs at most 10 executions per instance (more wait as PENDING and count against the
-  run's time). Each partition run holds one execution, so at most 10 runs per instance may be in
-  progress: a tag limit per unique value of ``dagster/partition/instance`` (Dagster puts that tag
-  on every run of a week x instance partition: backfills, schedules, sensors, the UI) and of
-  ``amc/instance`` (for runs that name their instance without being partitioned by it).
-- ``max_concurrent_runs`` bounds the whole deployment (each run is a process of ~150-250 MB):
+- AMC runs at most 10 executions per instance; more wait as PENDING in AMC's queue and start the
+  moment a slot frees. Each partition run holds one execution, so the run limit per instance is
+  those 10 plus :data:`PENDING_AHEAD_PER_INSTANCE`: a few runs start, submit and wait in AMC's
+  queue while the 10 run, so AMC's next execution does not wait for Dagster to launch a run
+  process, for a poll to notice the finished one or for its load (seconds each, which added up to
+  1.9 x AMC's own time over a 52-week backfill with exactly 10; see docs/benchmarks.md). AMC, not
+  Dagster, keeps the 10-running limit; the tag limit keeps what waits in AMC's queue small (AMC
+  allows 200 executions per account). The limit is per unique value of
+  ``dagster/partition/instance`` (Dagster puts that tag on every run of a week x instance
+  partition: backfills, schedules, sensors, the UI) and of ``amc/instance`` (for runs that name
+  their instance without being partitioned by it).
+- ``max_concurrent_runs`` bounds the whole deployment (each run is a process of ~150 MB):
   three instances at full AMC concurrency.
 - The ``amc`` pool (assets declare ``pool="amc"``) caps AMC work across all instances and can be
   lowered at run time without a redeploy: ``dagster instance concurrency set amc N``. Granularity
@@ -37,46 +43,57 @@ from typing import Any
 
 import yaml
 
-MAX_RUNNING_PER_INSTANCE = 10
+MAX_RUNNING_PER_INSTANCE = 10  # AMC's limit of RUNNING executions per instance
+PENDING_AHEAD_PER_INSTANCE = 5  # executions allowed to wait in AMC's queue, by measurement
 INSTANCE_TAG = "amc/instance"
 INSTANCE_PARTITION_TAG = "dagster/partition/instance"
 AMC_POOL = "amc"
 DAGSTER_PG_URL_ENV = "AMC_DAGSTER_PG_URL"
 
-INSTANCE_SETTINGS: dict[str, Any] = {
-    "run_queue": {
-        # The code server may be restarting (reload, deploy) when a run is dequeued: try again.
-        "max_user_code_failure_retries": 3,
-        "user_code_failure_retry_delay": 10,
-        # Launch queued runs in parallel: each launch waits for the new run process to load the code
-        # location (seconds each), so a serial queue, not AMC, would set a backfill's pace.
-        "dequeue_use_threads": True,
-        "dequeue_num_workers": 4,
-    },
-    "concurrency": {
-        "runs": {
-            "max_concurrent_runs": 3 * MAX_RUNNING_PER_INSTANCE,
-            "tag_concurrency_limits": [
-                {"key": INSTANCE_PARTITION_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": MAX_RUNNING_PER_INSTANCE},
-                {"key": INSTANCE_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": MAX_RUNNING_PER_INSTANCE},
-            ],
+
+def instance_settings(*, pending_ahead: int = PENDING_AHEAD_PER_INSTANCE) -> dict[str, Any]:
+    """Every setting of the instance file but storage. ``pending_ahead`` other than the default is
+    for measuring (``benchmarks/backfill.py --pending-ahead``)."""
+    runs_per_instance = MAX_RUNNING_PER_INSTANCE + pending_ahead
+    return {
+        "run_queue": {
+            # The code server may be restarting (reload, deploy) when a run is dequeued: try again.
+            "max_user_code_failure_retries": 3,
+            "user_code_failure_retry_delay": 10,
+            # Launch queued runs in parallel: each launch waits for the new run process to load the
+            # code location (seconds each), so a serial queue, not AMC, would set a backfill's pace.
+            "dequeue_use_threads": True,
+            "dequeue_num_workers": 4,
+            # A run slot freed by a finished run is refilled within 2 s rather than Dagster's 5 s.
+            "dequeue_interval_seconds": 2,
         },
-        "pools": {"default_limit": 3 * MAX_RUNNING_PER_INSTANCE, "granularity": "run"},
-    },
-    "run_monitoring": {
-        "enabled": True,
-        "start_timeout_seconds": 300,
-        "cancel_timeout_seconds": 300,
-        "max_runtime_seconds": 12 * 3600,
-        "poll_interval_seconds": 30,
-        "free_slots_after_run_end_seconds": 60,
-    },
-    "run_retries": {"enabled": True, "max_retries": 2, "retry_on_asset_or_op_failure": False},
-    # Sensors in threads: a slow webhook or AMC discovery call does not hold up the other sensors.
-    "sensors": {"use_threads": True, "num_workers": 4},
-    "telemetry": {"enabled": False},
-    "nux": {"enabled": False},
-}
+        "concurrency": {
+            "runs": {
+                "max_concurrent_runs": 3 * runs_per_instance,
+                "tag_concurrency_limits": [
+                    {"key": key, "value": {"applyLimitPerUniqueValue": True}, "limit": runs_per_instance}
+                    for key in (INSTANCE_PARTITION_TAG, INSTANCE_TAG)
+                ],
+            },
+            "pools": {"default_limit": 3 * runs_per_instance, "granularity": "run"},
+        },
+        "run_monitoring": {
+            "enabled": True,
+            "start_timeout_seconds": 300,
+            "cancel_timeout_seconds": 300,
+            "max_runtime_seconds": 12 * 3600,
+            "poll_interval_seconds": 30,
+            "free_slots_after_run_end_seconds": 60,
+        },
+        "run_retries": {"enabled": True, "max_retries": 2, "retry_on_asset_or_op_failure": False},
+        # Sensors in threads: a slow webhook or AMC discovery call does not hold up the other sensors.
+        "sensors": {"use_threads": True, "num_workers": 4},
+        "telemetry": {"enabled": False},
+        "nux": {"enabled": False},
+    }
+
+
+INSTANCE_SETTINGS: dict[str, Any] = instance_settings()
 
 _HEADER = """\
 # Generated by `amc dagster init` from amc_pipelines/dagster_home.py: edits are overwritten.
@@ -84,20 +101,21 @@ _HEADER = """\
 """
 
 
-def dagster_config(*, postgres_url: str | dict[str, str] | None) -> dict[str, Any]:
-    """The instance config: :data:`INSTANCE_SETTINGS` plus storage.
+def dagster_config(*, postgres_url: str | dict[str, str] | None,
+                   settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The instance config: ``settings`` (default :data:`INSTANCE_SETTINGS`) plus storage.
 
     ``postgres_url`` None: Dagster's default SQLite storage under DAGSTER_HOME (``dagster dev``,
     DESIGN 3.1). A string: dagster-postgres at that ``postgresql+psycopg2://`` URL. A mapping such as
     ``{"env": "AMC_DAGSTER_PG_URL"}``: the URL is read from that variable when Dagster starts.
     """
-    config = copy.deepcopy(INSTANCE_SETTINGS)
+    config = copy.deepcopy(INSTANCE_SETTINGS if settings is None else settings)
     if postgres_url is not None:
         config = {"storage": {"postgres": {"postgres_url": postgres_url}}, **config}
     return config
 
 
-def render_dagster_yaml(*, postgres_url: str | None) -> str:
+def render_dagster_yaml(*, postgres_url: str | None, settings: dict[str, Any] | None = None) -> str:
     """The text of a ``dagster.yaml``. A URL with a password is not written to disk: the file
     then reads it from ``AMC_DAGSTER_PG_URL`` (see :func:`url_has_password`)."""
     if postgres_url is None:
@@ -106,15 +124,16 @@ def render_dagster_yaml(*, postgres_url: str | None) -> str:
         storage, value = f"Postgres, URL from ${DAGSTER_PG_URL_ENV}", {"env": DAGSTER_PG_URL_ENV}
     else:
         storage, value = "Postgres (dagster-postgres)", postgres_url
-    body = yaml.safe_dump(dagster_config(postgres_url=value), sort_keys=False, default_flow_style=False)
+    body = yaml.safe_dump(dagster_config(postgres_url=value, settings=settings), sort_keys=False, default_flow_style=False)
     return _HEADER.format(storage=storage) + body
 
 
-def write_dagster_yaml(dagster_home: Path, *, postgres_url: str | None) -> bool:
+def write_dagster_yaml(dagster_home: Path, *, postgres_url: str | None,
+                       settings: dict[str, Any] | None = None) -> bool:
     """Write ``dagster_home/dagster.yaml``; returns False when it already had this content."""
     dagster_home.mkdir(parents=True, exist_ok=True)
     target = dagster_home / "dagster.yaml"
-    text = render_dagster_yaml(postgres_url=postgres_url)
+    text = render_dagster_yaml(postgres_url=postgres_url, settings=settings)
     if target.exists() and target.read_text() == text:
         return False
     target.write_text(text)

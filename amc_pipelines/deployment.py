@@ -1,12 +1,19 @@
-"""A local Dagster deployment in subprocesses: ``dagster-webserver`` and ``dagster-daemon`` on Postgres.
+"""A local Dagster deployment in subprocesses: a code server, ``dagster-webserver`` and ``dagster-daemon`` on Postgres.
 
-What ``make demo``, the end-to-end test and the backfill benchmark run against: the same two
-processes a real deployment runs, sharing one ``DAGSTER_HOME`` whose ``dagster.yaml`` keeps runs,
-events and schedules in Postgres (dagster-postgres) with the project's run limits
+What ``make demo``, the end-to-end test and the backfill benchmark run against: the same three
+processes a real deployment runs (``deploy/``), sharing one ``DAGSTER_HOME`` whose ``dagster.yaml``
+keeps runs, events and schedules in Postgres (dagster-postgres) with the project's run limits
 (:mod:`amc_pipelines.dagster_home`). Runs are queued by the webserver, dequeued by the daemon's run
-coordinator under the per-instance tag limit and executed as run processes of the daemon's code
-server: nothing runs in the calling process. No Dagster import here; the caller talks to the
-deployment over GraphQL (:meth:`DagsterDeployment.graphql`).
+coordinator under the per-instance tag limit and started as run processes by the code server:
+nothing runs in the calling process. No Dagster import here; the caller talks to the deployment
+over GraphQL (:meth:`DagsterDeployment.graphql`).
+
+Why a standalone code server (``dagster code-server start``, workspace entry ``grpc_server``) rather
+than a workspace that names the module: then the webserver and the daemon each start their own
+code server, and the daemon replaces its one every 60 s (``RELOAD_WORKSPACE_INTERVAL``), loading the
+definitions again while the old server lives on until its runs end. Measured during a 52-week
+backfill: up to 86 processes and 3.6 GB for 17 run workers, and launches that raced a replacement
+failed (``Tried to start a run on a server after telling it to shut down``).
 """
 
 from __future__ import annotations
@@ -26,8 +33,17 @@ from typing import Any, TextIO
 import httpx
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-WORKSPACE = PROJECT_DIR / "workspace.yaml"
+DEFINITIONS_MODULE = "amc_pipelines.definitions"
+LOCATION_NAME = "amc_pipelines"
 STOP_GRACE_SECONDS = 20.0
+_WORKSPACE = """\
+# Written by amc_pipelines.deployment: the code server this deployment started.
+load_from:
+  - grpc_server:
+      host: 127.0.0.1
+      port: {port}
+      location_name: {location}
+"""
 
 _LOCATIONS = """
 { workspaceOrError { __typename
@@ -50,22 +66,28 @@ def free_port() -> int:
 
 
 class DagsterDeployment:
-    """``with DagsterDeployment(home, env) as deployment:`` a webserver and a daemon until the block ends.
+    """``with DagsterDeployment(home, env) as deployment:`` a code server, a webserver and a daemon until
+    the block ends.
 
     ``env`` is the AMC_* environment of every Dagster process (the database, AMC endpoint...): it
     replaces any AMC_* variable of the calling process, so a developer's shell cannot leak in.
     Dagster's storage is ``storage_url`` (default: the project database of ``env``; Dagster's tables
     live in ``public``, the project's in ``amc`` and ``amc_results``). Logs go to ``home/process-logs``.
+    ``instance_settings`` replaces the project's run limits (:func:`dagster_home.instance_settings`),
+    for measuring other values; ``module`` is the code location's module.
     """
 
     def __init__(self, dagster_home: Path, env: Mapping[str, str], webserver_port: int | None = None, *,
-                 storage_url: str | None = None, workspace: Path = WORKSPACE,
-                 start_timeout: float = 180.0) -> None:
+                 storage_url: str | None = None, module: str = DEFINITIONS_MODULE,
+                 instance_settings: dict[str, Any] | None = None, start_timeout: float = 180.0) -> None:
         self.home = Path(dagster_home).expanduser().resolve()
         self.env = dict(env)
         self.port = webserver_port or free_port()
+        self.code_server_port = free_port()
         self.storage_url = storage_url
-        self.workspace = Path(workspace).resolve()
+        self.module = module
+        self.instance_settings = instance_settings
+        self.workspace = self.home / "workspace.yaml"
         self.start_timeout = start_timeout
         # Not home/logs: Dagster's telemetry uploader empties that directory.
         self.log_dir = self.home / "process-logs"
@@ -96,15 +118,23 @@ class DagsterDeployment:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Write dagster.yaml, start both processes, wait until the UI, the code location and every
-        required daemon answer; then mark the UI's first-run dialog as seen."""
+        """Write dagster.yaml and workspace.yaml, start the code server, then the webserver and the
+        daemon; wait until the UI, the code location and every required daemon answer; then mark the
+        UI's first-run dialog as seen."""
         env = self.process_env()
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.start_timeout
+        self._spawn("code-server", [_script("dagster"), "code-server", "start", "-m", self.module,
+                                    "-d", str(PROJECT_DIR), "-h", "127.0.0.1", "-p", str(self.code_server_port),
+                                    "--location-name", LOCATION_NAME], env)
+        self.workspace.write_text(_WORKSPACE.format(port=self.code_server_port, location=LOCATION_NAME))
+        # The code server answers once it has loaded the definitions (or recorded why it could not);
+        # a webserver started earlier would show the location as unreachable.
+        self._wait("the code server to listen", self._code_server_listens, deadline)
         workspace = ["-w", str(self.workspace)]
         self._spawn("webserver", [_script("dagster-webserver"), *workspace, "-h", "127.0.0.1", "-p", str(self.port)],
                     env)
         self._spawn("daemon", [_script("dagster-daemon"), "run", *workspace], env)
-        deadline = time.monotonic() + self.start_timeout
         self._wait("the webserver to answer", self._webserver_answers, deadline)
         self._wait("the code location to load", self._locations_loaded, deadline)
         self._wait("every required daemon to heartbeat", self._daemons_healthy, deadline)
@@ -119,12 +149,12 @@ class DagsterDeployment:
 
         storage = psycopg2_url(self.storage_url or database_url(Settings.from_env(self.env)))
         # With a password in the URL the file names the variable instead of the URL.
-        write_dagster_yaml(self.home, postgres_url=storage)
+        write_dagster_yaml(self.home, postgres_url=storage, settings=self.instance_settings)
         inherited = {name: value for name, value in os.environ.items() if not name.startswith("AMC_")}
         return {**inherited, **self.env, "DAGSTER_HOME": str(self.home), DAGSTER_PG_URL_ENV: storage}
 
     def stop(self) -> None:
-        """SIGTERM each process group (webserver, daemon, their code servers and run processes),
+        """SIGTERM each process group (code server and its run processes, webserver, daemon),
         SIGKILL what is still alive after a grace period."""
         for process in self._processes.values():
             _signal_group(process, signal.SIGTERM)
@@ -145,7 +175,7 @@ class DagsterDeployment:
         self._logs.append(log)
         # Its own session: stop() signals the whole group, code servers and run processes included.
         self._processes[name] = subprocess.Popen(
-            command, cwd=self.workspace.parent, env=dict(env), stdout=log, stderr=subprocess.STDOUT,
+            command, cwd=PROJECT_DIR, env=dict(env), stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )
 
@@ -166,6 +196,11 @@ class DagsterDeployment:
             time.sleep(0.5)
         raise DeploymentError(f"timed out after {self.start_timeout:.0f} s waiting for {what}"
                               f"{f' (last error: {last_error})' if last_error else ''}.\n{self.log_tail()}")
+
+    def _code_server_listens(self) -> bool:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(1.0)
+            return sock.connect_ex(("127.0.0.1", self.code_server_port)) == 0
 
     def _webserver_answers(self) -> bool:
         return self._http.get(f"{self.url}/server_info").status_code == 200

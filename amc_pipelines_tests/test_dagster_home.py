@@ -18,6 +18,7 @@ from amc_pipelines.dagster_home import (
     INSTANCE_SETTINGS,
     INSTANCE_TAG,
     MAX_RUNNING_PER_INSTANCE,
+    PENDING_AHEAD_PER_INSTANCE,
     render_dagster_yaml,
     url_has_password,
     write_dagster_yaml,
@@ -41,7 +42,9 @@ def _assert_project_limits(instance: dg.DagsterInstance) -> None:
     assert queue.max_concurrent_runs == INSTANCE_SETTINGS["concurrency"]["runs"]["max_concurrent_runs"]
     limits = {limit["key"]: limit for limit in queue.tag_concurrency_limits}
     for key in (INSTANCE_PARTITION_TAG, INSTANCE_TAG):
-        assert limits[key]["limit"] == MAX_RUNNING_PER_INSTANCE == 10
+        # AMC's 10 running executions plus a few that wait in AMC's own queue.
+        assert limits[key]["limit"] == MAX_RUNNING_PER_INSTANCE + PENDING_AHEAD_PER_INSTANCE
+        assert MAX_RUNNING_PER_INSTANCE == 10 and 0 <= PENDING_AHEAD_PER_INSTANCE <= 5
         assert limits[key]["value"] == {"applyLimitPerUniqueValue": True}
     assert queue.should_block_op_concurrency_limited_runs  # pools are enforced by the queue
     assert config.pool_config.pool_granularity.value == "run"

@@ -30,10 +30,8 @@ def test_processes_get_the_given_amc_settings_only_and_a_postgres_instance(tmp_p
 
 @pytest.mark.slow
 def test_a_code_location_that_cannot_load_fails_the_start_with_its_error(tmp_path, database_url):
-    workspace = tmp_path / "workspace.yaml"
-    workspace.write_text("load_from:\n  - python_module:\n      module_name: amc_no_such_module\n")
     deployment = DagsterDeployment(tmp_path / "dagster", {"AMC_DATABASE_URL": database_url, "AMC_HOME": str(tmp_path)},
-                                   workspace=workspace, start_timeout=240)
+                                   module="amc_no_such_module", start_timeout=240)
 
     with pytest.raises(DeploymentError, match="amc_no_such_module"), deployment:
         pass

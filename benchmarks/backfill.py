@@ -177,10 +177,14 @@ def benchmark(args: argparse.Namespace, database_url: str, work: Path) -> dict:
     from amc_pipelines.sandbox.datagen import ensure_dataset
     from amc_pipelines.settings import Settings
 
-    if args.dequeue_workers:  # a benchmark-only change of the dagster.yaml the deployment writes
-        from amc_pipelines.dagster_home import INSTANCE_SETTINGS
+    from amc_pipelines.dagster_home import PENDING_AHEAD_PER_INSTANCE, instance_settings
 
-        INSTANCE_SETTINGS["run_queue"].update(dequeue_use_threads=True, dequeue_num_workers=args.dequeue_workers)
+    if args.pending_ahead is None:
+        args.pending_ahead = PENDING_AHEAD_PER_INSTANCE
+    # The dagster.yaml the deployment writes: the project's, or the values being measured.
+    dagster_settings = instance_settings(pending_ahead=args.pending_ahead)
+    if args.dequeue_workers:
+        dagster_settings["run_queue"].update(dequeue_use_threads=True, dequeue_num_workers=args.dequeue_workers)
     upgrade(database_url)
     engine = get_engine(database_url)
     began = time.perf_counter()
@@ -190,7 +194,9 @@ def benchmark(args: argparse.Namespace, database_url: str, work: Path) -> dict:
                            latency=Latency.parse(args.latency), max_running_per_instance=AMC_RUNNING_PER_INSTANCE)
     result: dict = {"date": date.today().isoformat(), "machine": machine(), "command": " ".join(sys.argv),
                     "weeks": args.weeks, "instances": args.instances, "reports": args.reports,
-                    "latency_s": args.latency, "batch_size": args.batch_size, "dequeue_workers": args.dequeue_workers, "poll_seconds": args.poll_seconds}
+                    "latency_s": args.latency, "batch_size": args.batch_size, "dequeue_workers": args.dequeue_workers, "poll_seconds": args.poll_seconds,
+                    "pending_ahead": args.pending_ahead,
+                    "runs_per_instance_limit": AMC_RUNNING_PER_INSTANCE + args.pending_ahead}
     with SandboxServer(config, backend=SandboxBackend(dataset)) as sandbox:
         env = {"AMC_HOME": str(work / "amc-home"), "AMC_DATABASE_URL": database_url, "AMC_API_URL": sandbox.url,
                "AMC_POLL_SECONDS": str(args.poll_seconds), "AMC_BACKFILL_BATCH_SIZE": str(args.batch_size)}
@@ -204,7 +210,7 @@ def benchmark(args: argparse.Namespace, database_url: str, work: Path) -> dict:
         result["bound_s"] = bound
         sampler = MemorySampler()
         began = time.perf_counter()
-        with DagsterDeployment(work / "dagster-home", env) as deployment:
+        with DagsterDeployment(work / "dagster-home", env, instance_settings=dagster_settings) as deployment:
             result["deployment_start_s"] = time.perf_counter() - began
             for report in args.reports:
                 deployment.wait_for_partitions(["amc", report], "instance", instance_ids)
@@ -249,10 +255,29 @@ def benchmark(args: argparse.Namespace, database_url: str, work: Path) -> dict:
         "peak_deployment_rss_mb": sampler.peak_mb, "peak_processes": sampler.peak_processes,
         "peak_run_workers": sampler.peak_run_workers,
         "overhead": run_overheads(runs, rows, planned),
+        "max_runs_in_progress_by_instance": max_overlap_by_instance(runs),
         "amc_time_s": spread([(r["finished_at"] - r["submitted_at"]).total_seconds() for r in rows
                               if r["finished_at"] and r["submitted_at"]]),
     })
     return result
+
+
+def max_overlap_by_instance(runs: list[dict]) -> dict[str, int]:
+    """The most runs of one instance in progress at once, from the runs' start and end times."""
+    events: dict[str, list[tuple[float, int]]] = {}
+    for run in runs:
+        tags = {t["key"]: t["value"] for t in run["tags"]}
+        instance = tags.get("dagster/partition/instance")
+        if instance and run["startTime"]:
+            events.setdefault(instance, []).extend([(run["startTime"], 1), (run["endTime"] or math.inf, -1)])
+    peaks = {}
+    for instance, points in events.items():
+        level = peak = 0
+        for _, step in sorted(points, key=lambda p: (p[0], p[1])):  # an end before a start at the same time
+            level += step
+            peak = max(peak, level)
+        peaks[instance] = peak
+    return peaks
 
 
 def wait_for_backfills(api, backfill_ids: list[str], sandbox, launched: float, timeout: float) -> list:
@@ -283,6 +308,7 @@ def markdown(r: dict) -> str:
     design = "one run per partition" if r["batch_size"] == 1 else f"batched, up to {r['batch_size']} weeks per run"
     if r["dequeue_workers"]:
         design += f", runs launched from {r['dequeue_workers']} threads"
+    design += f", run limit {r['runs_per_instance_limit']} per instance ({r['pending_ahead']} pending ahead in AMC)"
     return "\n".join([
         f"#### {r['date']}: {r['weeks']} weeks x {r['instances']} instance(s) x {len(r['reports'])} report(s), "
         f"latency {r['latency_s']} s, {design}",
@@ -301,6 +327,8 @@ def markdown(r: dict) -> str:
         f"| launch to backfill COMPLETED in Dagster | {r['until_backfill_completed_s']:.0f} s |",
         f"| AMC executions created (ledger LOADED) | {r['amc_executions']} ({r['ledger_loaded']}) |",
         f"| max running executions per instance (sandbox) | {r['max_running_by_instance']} |",
+        f"| max Dagster runs in progress per instance (limit {r['runs_per_instance_limit']}) | "
+        f"{r['max_runs_in_progress_by_instance']} |",
         f"| AMC API calls per execution | {r['amc_api_calls_per_execution']:.1f} ({r['amc_api_calls']} calls) |",
         f"| AMC time per execution, submit to finish seen (median / max) | {_s(r['amc_time_s'])} / {_s(r['amc_time_s'], 'max')} s |",
         f"| launch to first run created (backfill daemon tick) | {r['launch_to_first_run_created_s']:.0f} s |",
@@ -310,7 +338,7 @@ def markdown(r: dict) -> str:
         f"| last load to run end (median / max) | {_s(o['load_to_end_s'])} / {_s(o['load_to_end_s'], 'max')} s |",
         f"| run wall time outside AMC (median / p90 / max) | {_s(o['outside_amc_s'])} / {_s(o['outside_amc_s'], 'p90')} / "
         f"{_s(o['outside_amc_s'], 'max')} s |",
-        f"| deployment start (webserver + daemon + code location) | {r['deployment_start_s']:.0f} s |",
+        f"| deployment start (code server + webserver + daemon) | {r['deployment_start_s']:.0f} s |",
         f"| deployment RSS idle / peak (all processes, 0.5 s samples) | {r['idle_deployment_rss_mb']:.0f} / "
         f"{r['peak_deployment_rss_mb']:.0f} MB |",
         f"| peak processes (run workers) | {r['peak_processes']:.0f} ({r['peak_run_workers']:.0f}) |",
@@ -328,6 +356,9 @@ def main() -> None:
     parser.add_argument("--dequeue-workers", type=int, default=0,
                         help="launch queued runs from N threads (run_queue dequeue_num_workers); 0 = as the "
                              "project's dagster.yaml says")
+    parser.add_argument("--pending-ahead", type=int, default=None,
+                        help="runs per instance beyond AMC's 10 running, whose executions wait in AMC's queue "
+                             "(default: the project's PENDING_AHEAD_PER_INSTANCE)")
     parser.add_argument("--poll-seconds", type=float, default=5.0, help="AMC_POLL_SECONDS of the runs (default 5)")
     parser.add_argument("--size", default="demo", choices=["small", "demo", "large"], help="sandbox data size")
     parser.add_argument("--data-dir", default=str(Path(".amc/sandbox").resolve()), help="sandbox dataset cache")
