@@ -169,6 +169,7 @@ def register_instances(engine, dataset, count: int, week_start: str) -> list[str
 
 def benchmark(args: argparse.Namespace, database_url: str, work: Path) -> dict:
     from amc_pipelines.backfill import DagsterGraphQL, plan_backfill
+    from amc_pipelines.dagster_home import PENDING_AHEAD_PER_INSTANCE, instance_settings
     from amc_pipelines.db import get_engine, upgrade
     from amc_pipelines.deployment import DagsterDeployment
     from amc_pipelines.sandbox.api import SandboxConfig, SandboxServer
@@ -176,8 +177,6 @@ def benchmark(args: argparse.Namespace, database_url: str, work: Path) -> dict:
     from amc_pipelines.sandbox.api.config import Latency
     from amc_pipelines.sandbox.datagen import ensure_dataset
     from amc_pipelines.settings import Settings
-
-    from amc_pipelines.dagster_home import PENDING_AHEAD_PER_INSTANCE, instance_settings
 
     if args.pending_ahead is None:
         args.pending_ahead = PENDING_AHEAD_PER_INSTANCE
