@@ -38,3 +38,14 @@ def test_a_code_location_that_cannot_load_fails_the_start_with_its_error(tmp_pat
 
     with pytest.raises(httpx.TransportError):  # the webserver was stopped on the way out
         httpx.get(f"{deployment.url}/server_info", timeout=2)
+
+
+def test_deploy_workspace_names_the_code_server_the_harness_runs():
+    from amc_pipelines.deployment import DEFINITIONS_MODULE, LOCATION_NAME, PROJECT_DIR
+
+    text = (PROJECT_DIR / "deploy" / "workspace.yaml").read_text()
+    (entry,) = yaml.safe_load(text)["load_from"]
+    assert entry["grpc_server"]["location_name"] == LOCATION_NAME
+    port = entry["grpc_server"]["port"]
+    assert (f"dagster code-server start -m {DEFINITIONS_MODULE} -h 127.0.0.1 -p {port} "
+            f"--location-name {LOCATION_NAME}") in text
