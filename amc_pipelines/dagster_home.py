@@ -11,17 +11,19 @@ Why these values:
   limit is a run limit enforced by the run queue before a run process starts.
 - AMC runs at most 10 executions per instance; more wait as PENDING in AMC's queue and start the
   moment a slot frees. Each partition run holds one execution, so the run limit per instance is
-  those 10 plus :data:`PENDING_AHEAD_PER_INSTANCE`: a few runs start, submit and wait in AMC's
-  queue while the 10 run, so AMC's next execution does not wait for Dagster to launch a run
-  process, for a poll to notice the finished one or for its load (seconds each, which added up to
-  1.9 x AMC's own time over a 52-week backfill with exactly 10; see docs/benchmarks.md). AMC, not
-  Dagster, keeps the 10-running limit; the tag limit keeps what waits in AMC's queue small (AMC
-  allows 200 executions per account). The limit is per unique value of
+  those 10 plus :data:`PENDING_AHEAD_PER_INSTANCE`: runs start, submit and wait in AMC's queue
+  while the 10 run, so AMC's next execution does not wait for Dagster to launch a run process, for
+  a poll to notice the finished one or for its load (seconds each, which made a 52-week backfill
+  take 1.43 x AMC's own time with exactly 10; 3 ahead 1.27 x, 5 ahead 1.21-1.24 x, 10 ahead 1.16 x:
+  docs/benchmarks.md). 10 ahead, because a wave of 10 executions tends to end together and only as
+  many queued executions as slots cover it. AMC, not Dagster, keeps the 10-running limit; the tag
+  limit bounds what waits in AMC's queue. The limit is per unique value of
   ``dagster/partition/instance`` (Dagster puts that tag on every run of a week x instance
   partition: backfills, schedules, sensors, the UI) and of ``amc/instance`` (for runs that name
   their instance without being partitioned by it).
-- ``max_concurrent_runs`` bounds the whole deployment (each run is a process of ~150 MB):
-  three instances at full AMC concurrency.
+- ``max_concurrent_runs`` bounds the whole deployment, whatever the number of instances: each run
+  is a process of ~150 MB (45 are ~6.6 GB), and what this deployment has in flight stays far below
+  AMC's 200 executions per account. One instance can use 20 of them; three get 15 each on average.
 - The ``amc`` pool (assets declare ``pool="amc"``) caps AMC work across all instances and can be
   lowered at run time without a redeploy: ``dagster instance concurrency set amc N``. Granularity
   ``run``: a run whose pool is full stays queued instead of starting a process that would only wait.
@@ -44,7 +46,8 @@ from typing import Any
 import yaml
 
 MAX_RUNNING_PER_INSTANCE = 10  # AMC's limit of RUNNING executions per instance
-PENDING_AHEAD_PER_INSTANCE = 5  # executions allowed to wait in AMC's queue, by measurement
+PENDING_AHEAD_PER_INSTANCE = 10  # executions allowed to wait in AMC's queue, by measurement
+MAX_CONCURRENT_RUNS = 45  # the whole deployment: memory (~150 MB a run) and AMC's per-account limit
 INSTANCE_TAG = "amc/instance"
 INSTANCE_PARTITION_TAG = "dagster/partition/instance"
 AMC_POOL = "amc"
@@ -69,13 +72,13 @@ def instance_settings(*, pending_ahead: int = PENDING_AHEAD_PER_INSTANCE) -> dic
         },
         "concurrency": {
             "runs": {
-                "max_concurrent_runs": 3 * runs_per_instance,
+                "max_concurrent_runs": MAX_CONCURRENT_RUNS,
                 "tag_concurrency_limits": [
                     {"key": key, "value": {"applyLimitPerUniqueValue": True}, "limit": runs_per_instance}
                     for key in (INSTANCE_PARTITION_TAG, INSTANCE_TAG)
                 ],
             },
-            "pools": {"default_limit": 3 * runs_per_instance, "granularity": "run"},
+            "pools": {"default_limit": MAX_CONCURRENT_RUNS, "granularity": "run"},
         },
         "run_monitoring": {
             "enabled": True,

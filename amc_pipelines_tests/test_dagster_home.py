@@ -44,7 +44,7 @@ def _assert_project_limits(instance: dg.DagsterInstance) -> None:
     for key in (INSTANCE_PARTITION_TAG, INSTANCE_TAG):
         # AMC's 10 running executions plus a few that wait in AMC's own queue.
         assert limits[key]["limit"] == MAX_RUNNING_PER_INSTANCE + PENDING_AHEAD_PER_INSTANCE
-        assert MAX_RUNNING_PER_INSTANCE == 10 and 0 <= PENDING_AHEAD_PER_INSTANCE <= 5
+        assert MAX_RUNNING_PER_INSTANCE == 10 and 0 <= PENDING_AHEAD_PER_INSTANCE <= 10
         assert limits[key]["value"] == {"applyLimitPerUniqueValue": True}
     assert queue.should_block_op_concurrency_limited_runs  # pools are enforced by the queue
     assert config.pool_config.pool_granularity.value == "run"

@@ -103,7 +103,7 @@ def test_backfill_through_webserver_and_daemon(make_ledger_env, tmp_path, monkey
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(png, SCREENSHOTS / "backfill_partitions.png")
     # Every backfill run carries the instance tag, so the per-instance run limit of
-    # deploy/dagster.yaml (AMC's 10 running executions + 5 waiting in AMC's queue) applies to backfills.
+    # deploy/dagster.yaml (AMC's 10 running executions + 10 waiting in AMC's queue) applies to backfills.
     assert not untagged, f"{len(untagged)} backfill runs lack the dagster/partition/instance tag"
 
 

@@ -27,7 +27,7 @@ def dagster() -> None:
     help="Keep Dagster's runs and events in the project's Postgres (dagster-postgres) instead of SQLite.",
 )
 def init(dagster_home: Path | None, postgres: bool) -> None:
-    """Write dagster.yaml: run queue, 15 runs per AMC instance, the amc pool, run monitoring, retries.
+    """Write dagster.yaml: run queue, 20 runs per AMC instance, the amc pool, run monitoring, retries.
 
     The limits are those of deploy/dagster.yaml. Storage is SQLite under the directory (what
     `dagster dev` expects) unless --postgres is given. The file is rewritten when the limits change.
