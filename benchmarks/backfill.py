@@ -27,7 +27,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -39,23 +38,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from a checkout
 
+from amc_pipelines.backfill_api import RANGE_END_TAG, RANGE_START_TAG  # noqa: E402 - after the path is set
+from benchmarks.host import machine  # noqa: E402
+
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 AMC_RUNNING_PER_INSTANCE = 10
 GOAL_FACTOR = 1.25
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 _ALL_RUNS = """{ runsOrError { __typename ... on Runs { results { runId status tags { key value } } } } }"""
 _RUNS = """query Runs($tag: String!) { runsOrError(filter: {tags: [{key: "dagster/backfill", value: $tag}]}) {
   __typename ... on Runs { results { runId status creationTime startTime endTime
     tags { key value } assetSelection { path } } } ... on PythonError { message } } }"""
-
-
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    load = " ".join(f"{value:.1f}" for value in os.getloadavg())
-    return f"{os.cpu_count()} CPUs ({cpu}), {memory_gb:.0f} GB RAM, load average {load} at start"
 
 
 class MemorySampler(threading.Thread):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -26,6 +25,8 @@ from datetime import date, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from a checkout
+
+from benchmarks.host import machine  # noqa: E402 - after the path is set
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 REPORT = "campaign_performance"
@@ -188,14 +189,6 @@ def run_worker(kind: str, database_url: str, files: list[Path], extra: list[str]
     command = [sys.executable, __file__, "--worker", kind, "--database", database_url, *extra, *map(str, files)]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
-
-
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    load = " ".join(f"{value:.1f}" for value in os.getloadavg())
-    return f"{os.cpu_count()} CPUs ({cpu}), {memory_gb:.0f} GB RAM, load average {load} at start"
 
 
 def markdown(results: list[tuple[str, dict]], *, rows: int, files: int, server_version: str, host: str) -> str:
