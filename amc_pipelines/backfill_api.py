@@ -133,6 +133,9 @@ class DagsterGraphQL:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
         self._http.close()
 
     def execute(self, document: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:

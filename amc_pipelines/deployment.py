@@ -32,6 +32,8 @@ from typing import Any, TextIO
 
 import httpx
 
+from amc_pipelines.backfill_api import DagsterApiError, DagsterGraphQL
+
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 DEFINITIONS_MODULE = "amc_pipelines.definitions"
 LOCATION_NAME = "amc_pipelines"
@@ -50,9 +52,6 @@ _LOCATIONS = """
     ... on Workspace { locationEntries { name locationOrLoadError { __typename ... on PythonError { message } } } }
     ... on PythonError { message } } }"""
 _DAEMONS = "{ instance { daemonHealth { allDaemonStatuses { daemonType required healthy } } } }"
-_PARTITION_KEYS = """
-query ($key: AssetKeyInput!) { assetNodeOrError(assetKey: $key) { __typename
-    ... on AssetNode { partitionKeysByDimension { name partitionKeys } } } }"""
 
 
 class DeploymentError(RuntimeError):
@@ -93,15 +92,11 @@ class DagsterDeployment:
         self.log_dir = self.home / "process-logs"
         self._processes: dict[str, subprocess.Popen] = {}
         self._logs: list[TextIO] = []
-        self._http = httpx.Client(timeout=30.0)
+        self.api = DagsterGraphQL(self.url, timeout=30.0)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def graphql_url(self) -> str:
-        return f"{self.url}/graphql"
 
     def __enter__(self) -> DagsterDeployment:
         try:
@@ -168,7 +163,7 @@ class DagsterDeployment:
         for log in self._logs:
             log.close()
         self._logs.clear()
-        self._http.close()
+        self.api.close()
 
     def _spawn(self, name: str, command: Sequence[str], env: Mapping[str, str]) -> None:
         log = (self.log_dir / f"{name}.log").open("a")
@@ -203,7 +198,7 @@ class DagsterDeployment:
             return sock.connect_ex(("127.0.0.1", self.code_server_port)) == 0
 
     def _webserver_answers(self) -> bool:
-        return self._http.get(f"{self.url}/server_info").status_code == 200
+        return httpx.get(f"{self.url}/server_info", timeout=5.0).status_code == 200
 
     def _locations_loaded(self) -> bool:
         workspace = self.graphql(_LOCATIONS)["workspaceOrError"]
@@ -233,34 +228,29 @@ class DagsterDeployment:
     # -- talking to it -------------------------------------------------------------------------
 
     def graphql(self, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The ``data`` of a GraphQL request; :class:`DeploymentError` when the answer has errors."""
-        response = self._http.post(self.graphql_url, json={"query": query, "variables": dict(variables or {})})
-        body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
-        if response.status_code != 200 or body.get("errors"):
-            raise DeploymentError(f"GraphQL request failed ({response.status_code}): "
-                                  f"{body.get('errors') or response.text[:500]}")
-        return body["data"]
+        """The ``data`` of a GraphQL request (through :class:`DagsterGraphQL`, as ``amc backfill``
+        talks to a webserver); :class:`DeploymentError` when it fails or the answer has errors."""
+        try:
+            return self.api.execute(query, variables)
+        except DagsterApiError as err:
+            raise DeploymentError(str(err)) from None
 
-    def partition_keys(self, asset_key: Sequence[str]) -> dict[str, list[str]]:
-        """The partition keys of each dimension of an asset, as the deployment sees them now."""
-        node = self.graphql(_PARTITION_KEYS, {"key": {"path": list(asset_key)}})["assetNodeOrError"]
-        if node["__typename"] != "AssetNode":
-            raise DeploymentError(f"asset {'/'.join(asset_key)} is not defined in this deployment")
-        return {dimension["name"]: dimension["partitionKeys"] for dimension in node["partitionKeysByDimension"]}
-
-    def wait_for_partitions(self, asset_key: Sequence[str], dimension: str, keys: Iterable[str], *,
+    def wait_for_partitions(self, report: str, dimension: str, keys: Iterable[str], *,
                             timeout: float = 120.0) -> None:
-        """Wait until ``dimension`` of the asset has every key, e.g. until the instance sync sensor
-        (which runs in the daemon, every minute) has added the registered instances to
+        """Wait until ``dimension`` of the report's asset has every key, e.g. until the instance sync
+        sensor (which runs in the daemon, every minute) has added the registered instances to
         ``amc_instances``."""
         wanted = set(keys)
         deadline = time.monotonic() + timeout
         while True:
-            present = set(self.partition_keys(asset_key).get(dimension, []))
+            try:
+                present = set(self.api.partition_dimensions(report).get(dimension, []))
+            except DagsterApiError as err:
+                raise DeploymentError(str(err)) from None
             if wanted <= present:
                 return
             if time.monotonic() > deadline:
-                raise DeploymentError(f"after {timeout:.0f} s the {dimension} partitions of {'/'.join(asset_key)} "
+                raise DeploymentError(f"after {timeout:.0f} s the {dimension} partitions of amc/{report} "
                                       f"still lack {sorted(wanted - present)} (present: {sorted(present)}).\n"
                                       f"{self.log_tail()}")
             time.sleep(1.0)

@@ -64,7 +64,7 @@ def test_backfill_through_webserver_and_daemon(make_ledger_env, tmp_path, monkey
     with contextlib.ExitStack() as stack:
         deployment = stack.enter_context(DagsterDeployment(home, env.env()))
         api = stack.enter_context(DagsterGraphQL(deployment.url, timeout=60))
-        deployment.wait_for_partitions(ASSET_KEY, "instance", [first, late])
+        deployment.wait_for_partitions(REPORT, "instance", [first, late])
         monkeypatch.setenv("DAGSTER_HOME", str(home))
         monkeypatch.setenv(DAGSTER_PG_URL_ENV, psycopg2_url(env.url))  # read when the URL has a password
         instance = stack.enter_context(dg.DagsterInstance.from_config(str(home)))

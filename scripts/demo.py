@@ -22,7 +22,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from a checkout
 
 from amc_pipelines.backfill import BackfillPlan, plan_backfill  # noqa: E402
-from amc_pipelines.backfill_api import DagsterGraphQL, asset_key_path  # noqa: E402
+from amc_pipelines.backfill_api import DagsterGraphQL  # noqa: E402
 from amc_pipelines.db import database_url, get_engine, upgrade  # noqa: E402
 from amc_pipelines.deployment import DagsterDeployment  # noqa: E402
 from amc_pipelines.settings import get_settings  # noqa: E402
@@ -58,7 +58,7 @@ def main() -> int:
         print(f"   up in {time.monotonic() - started:.0f} s: the UI is at {deployment.url} while the demo runs",
               flush=True)
         for plan in plans:
-            deployment.wait_for_partitions(asset_key_path(plan.report), "instance", plan.instance_ids)
+            deployment.wait_for_partitions(plan.report, "instance", plan.instance_ids)
         with DagsterGraphQL(deployment.url, timeout=60) as api:
             backfills = {api.launch([plan.report], plan.partition_keys, title=plan.title): plan for plan in plans}
             for backfill_id, plan in backfills.items():
