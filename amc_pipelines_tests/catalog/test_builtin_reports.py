@@ -1,5 +1,6 @@
 """The built-in report library: every report loads, validates, and runs on the sandbox's AMC SQL engine
-over a recent full week, returning rows whose columns are the spec's output columns."""
+over a recent full week, returning rows whose columns are the spec's output columns and whose values
+are those of an independent pandas computation (report_references.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from amc_pipelines.params import (
     latest_collectable_week,
     week_window,
 )
-from amc_pipelines.sandbox.sql import InputParameter, QueryRequest, SqlEngine
+from amc_pipelines.sandbox.sql import InputParameter, QueryRequest, QueryResult, SqlEngine
+from amc_pipelines_tests.catalog import report_references as refs
+from amc_pipelines_tests.sandbox.example_references import TableReader, Window
 
 REQUIRED_REPORTS = (
     "campaign_performance", "new_to_brand", "reach_frequency", "path_to_conversion", "sp_dsp_overlap",
@@ -34,16 +37,22 @@ def instance(sandbox_dataset):
     return sandbox_dataset.instances[0]
 
 
-@pytest.fixture(scope="module")
-def window(sandbox_dataset, instance):
-    """The latest week a 48 h data lag allows at the end of the dataset's last day."""
-    now = datetime.combine(sandbox_dataset.end_date, time(23, 0), tzinfo=UTC)
+def report_week(dataset, instance, *, weeks_back: int = 0):
+    """The latest week a 48 h data lag allows at the end of the dataset's last day (or a week before it)."""
+    now = datetime.combine(dataset.end_date, time(23, 0), tzinfo=UTC)
     week = latest_collectable_week(now=now, timezone=instance.timezone, week_start="monday", data_lag_hours=48)
-    assert week - timedelta(days=14) > sandbox_dataset.start_date
+    week -= timedelta(weeks=weeks_back)
+    assert week - timedelta(days=14) > dataset.start_date
     return week_window(week, timezone=instance.timezone, week_start="monday")
 
 
-def run(engine, instance, window, spec: ReportSpec, **values):
+@pytest.fixture(scope="module")
+def window(sandbox_dataset, instance):
+    return report_week(sandbox_dataset, instance)
+
+
+def execute(engine, instance, window, spec: ReportSpec, **values) -> QueryResult:
+    """Run ``spec`` in the sandbox over ``window`` with the request sent to AMC."""
     request = QueryRequest(
         sql=spec.amc_sql(),  # exactly the text sent to AMC
         time_window_start=window.start,
@@ -54,7 +63,11 @@ def run(engine, instance, window, spec: ReportSpec, **values):
         privacy_filtering_behavior=spec.privacy.behavior,
         filtered_metrics_discriminator_column=spec.privacy.discriminator_column,
     )
-    result = engine.run(request, instance.instance_id)
+    return engine.run(request, instance.instance_id)
+
+
+def run(engine, instance, window, spec: ReportSpec, **values):
+    result = execute(engine, instance, window, spec, **values)
     return [dict(zip(result.columns, row, strict=True)) for row in result.rows], result.columns
 
 
@@ -160,3 +173,50 @@ def test_discriminator_column_report_loads_and_runs(tmp_path, engine, instance, 
     rows, columns = run(engine, instance, window, spec)
     assert columns == spec.column_names and columns[-1] == "filtered"
     assert rows and all(isinstance(row["filtered"], bool) for row in rows)
+
+
+# ---------------------------------------------------------------- checked against pandas
+
+
+def check_against_pandas(engine, instance, window, connection, spec: ReportSpec, **values) -> None:
+    """The engine's answer to the report's SQL equals the pandas reference over the same window."""
+    # the reference's threshold check models AMC's default: rows under the threshold are dropped
+    assert (spec.privacy.behavior, spec.privacy.discriminator_column) == ("REMOVE_ROWS", None)
+    result = execute(engine, instance, window, spec, **values)
+    assert result.columns == spec.column_names
+    rows = [dict(zip(result.columns, row, strict=True)) for row in result.rows]
+    reader = TableReader(connection, instance.schema, Window(window.start, window.end, window.timezone))
+    refs.assert_report_matches(spec, rows, result.rows_removed, refs.REFERENCES[spec.name](reader, **values))
+
+
+@pytest.fixture(scope="module")
+def connection(sandbox_dataset):
+    connection = sandbox_dataset.connect()
+    yield connection
+    connection.close()
+
+
+@pytest.mark.parametrize("name", REQUIRED_REPORTS)
+def test_report_matches_pandas(engine, instance, window, connection, name):
+    check_against_pandas(engine, instance, window, connection, CATALOG[name])
+
+
+@pytest.mark.parametrize(("position", "weeks_back"), [(1, 5), (0, 20)], ids=["other instance", "earlier week"])
+@pytest.mark.parametrize("name", REQUIRED_REPORTS)
+def test_report_matches_pandas_in_other_weeks(engine, sandbox_dataset, connection, name, position, weeks_back):
+    """The second instance is in another time zone (Europe/Berlin): its weeks start at another UTC hour."""
+    other = sandbox_dataset.instances[position]
+    week = report_week(sandbox_dataset, other, weeks_back=weeks_back)
+    check_against_pandas(engine, other, week, connection, CATALOG[name])
+
+
+def test_report_parameters_match_pandas(engine, instance, window, connection):
+    campaign_ids = sorted({row["campaign_id"] for row in run(engine, instance, window, CATALOG["campaign_performance"])[0]})
+    assert len(campaign_ids) > 1
+    check_against_pandas(engine, instance, window, connection, CATALOG["campaign_performance"],
+                         campaign_ids=[int(campaign_ids[0])])
+    asins = sorted(row["asin"] for row in run(engine, instance, window, CATALOG["asin_performance"])[0])
+    check_against_pandas(engine, instance, window, connection, CATALOG["asin_performance"], asins=asins[:1])
+    impressions = sorted(row["impressions"] for row in run(engine, instance, window, CATALOG["reach_frequency"])[0])
+    check_against_pandas(engine, instance, window, connection, CATALOG["reach_frequency"],
+                         min_impressions=impressions[len(impressions) // 2])

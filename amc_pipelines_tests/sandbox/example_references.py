@@ -20,6 +20,7 @@ from amc_pipelines.sandbox.tables import EVENT_TIME_COLUMNS
 USERS = "_users"
 SA_SPEND_DIVISOR = 1e8  # sponsored ads spend: microcents
 DSP_COST_DIVISOR = 1e5  # DSP cost: millicents
+CAMPAIGN_METRICS = ["impressions", "clicks", "spend", "purchases", "product_sales", "ntb_purchases", "ntb_product_sales"]
 
 
 @dataclass(frozen=True)
@@ -70,77 +71,99 @@ def ad_product(ad_product_type: pd.Series) -> pd.Series:
     return ad_product_type.fillna("dsp")
 
 
-def _users(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
+def distinct_users(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
     return frame.dropna(subset=["user_id"]).groupby(keys, dropna=False)["user_id"].nunique()
+
+
+def campaign_events(reader: TableReader) -> pd.DataFrame:
+    """Sponsored ads traffic, DSP impressions and clicks, and conversions attributed by traffic time, one
+    frame: campaign keys (``campaign_id`` as text, ``campaign_number`` as LONG), the local ``week_start``,
+    ``user_id`` and the metrics (zero where the source has none), spend in local currency."""
+    sa = reader.read(
+        "sponsored_ads_traffic",
+        ["event_date", "ad_product_type", "campaign_id", "campaign_id_string", "campaign", "user_id", "impressions",
+         "clicks", "spend"],
+    )
+    sa = pd.DataFrame({
+        "week_start": week_start(sa["event_date"]), "ad_product": sa["ad_product_type"],
+        "campaign_number": sa["campaign_id"], "campaign_id": sa["campaign_id_string"], "campaign": sa["campaign"],
+        "user_id": sa["user_id"], "impressions": sa["impressions"], "clicks": sa["clicks"],
+        "spend": sa["spend"] / SA_SPEND_DIVISOR,
+    })
+    imps = reader.read("dsp_impressions", ["impression_date", "campaign_id", "campaign_id_string", "campaign", "user_id",
+                                           "impressions", "total_cost"])
+    imps = pd.DataFrame({
+        "week_start": week_start(imps["impression_date"]), "ad_product": "dsp",
+        "campaign_number": imps["campaign_id"], "campaign_id": imps["campaign_id_string"], "campaign": imps["campaign"],
+        "user_id": imps["user_id"], "impressions": imps["impressions"], "spend": imps["total_cost"] / DSP_COST_DIVISOR,
+    })
+    clicks = reader.read("dsp_clicks", ["click_date", "campaign_id", "campaign_id_string", "campaign", "user_id", "clicks"])
+    clicks = pd.DataFrame({
+        "week_start": week_start(clicks["click_date"]), "ad_product": "dsp",
+        "campaign_number": clicks["campaign_id"], "campaign_id": clicks["campaign_id_string"],
+        "campaign": clicks["campaign"], "user_id": clicks["user_id"], "clicks": clicks["clicks"],
+    })
+    conv = reader.read(
+        "amazon_attributed_events_by_traffic_time",
+        ["traffic_event_date", "ad_product_type", "campaign_id", "campaign_id_string", "campaign", "user_id",
+         "total_purchases", "total_product_sales", "new_to_brand_total_purchases", "new_to_brand_total_product_sales"],
+    )
+    conv = pd.DataFrame({
+        "week_start": week_start(conv["traffic_event_date"]), "ad_product": ad_product(conv["ad_product_type"]),
+        "campaign_number": conv["campaign_id"], "campaign_id": conv["campaign_id_string"], "campaign": conv["campaign"],
+        "user_id": conv["user_id"], "purchases": conv["total_purchases"],
+        "product_sales": conv["total_product_sales"].astype(float),
+        "ntb_purchases": conv["new_to_brand_total_purchases"],
+        "ntb_product_sales": conv["new_to_brand_total_product_sales"].astype(float),
+    })
+    events = pd.concat([sa, imps, clicks, conv], ignore_index=True)
+    events[CAMPAIGN_METRICS] = events[CAMPAIGN_METRICS].fillna(0)
+    return events
 
 
 def campaign_performance(reader: TableReader) -> pd.DataFrame:
     """01: weekly impressions, clicks, spend and attributed conversions by ad product and campaign."""
     keys = ["week_start", "ad_product", "campaign_id", "campaign"]
-    sa = reader.read(
-        "sponsored_ads_traffic",
-        ["event_date", "ad_product_type", "campaign_id_string", "campaign", "user_id", "impressions", "clicks", "spend"],
-    )
-    sa = pd.DataFrame({
-        "week_start": week_start(sa["event_date"]), "ad_product": sa["ad_product_type"],
-        "campaign_id": sa["campaign_id_string"], "campaign": sa["campaign"], "user_id": sa["user_id"],
-        "impressions": sa["impressions"], "clicks": sa["clicks"], "spend": sa["spend"] / SA_SPEND_DIVISOR,
-    })
-    imps = reader.read("dsp_impressions", ["impression_date", "campaign_id_string", "campaign", "user_id", "impressions", "total_cost"])
-    imps = pd.DataFrame({
-        "week_start": week_start(imps["impression_date"]), "ad_product": "dsp",
-        "campaign_id": imps["campaign_id_string"], "campaign": imps["campaign"], "user_id": imps["user_id"],
-        "impressions": imps["impressions"], "spend": imps["total_cost"] / DSP_COST_DIVISOR,
-    })
-    clicks = reader.read("dsp_clicks", ["click_date", "campaign_id_string", "campaign", "user_id", "clicks"])
-    clicks = pd.DataFrame({
-        "week_start": week_start(clicks["click_date"]), "ad_product": "dsp",
-        "campaign_id": clicks["campaign_id_string"], "campaign": clicks["campaign"], "user_id": clicks["user_id"],
-        "clicks": clicks["clicks"],
-    })
-    conv = reader.read(
-        "amazon_attributed_events_by_traffic_time",
-        ["traffic_event_date", "ad_product_type", "campaign_id_string", "campaign", "user_id", "total_purchases",
-         "total_product_sales", "new_to_brand_total_purchases", "new_to_brand_total_product_sales"],
-    )
-    conv = pd.DataFrame({
-        "week_start": week_start(conv["traffic_event_date"]), "ad_product": ad_product(conv["ad_product_type"]),
-        "campaign_id": conv["campaign_id_string"], "campaign": conv["campaign"], "user_id": conv["user_id"],
-        "purchases": conv["total_purchases"], "product_sales": conv["total_product_sales"].astype(float),
-        "ntb_purchases": conv["new_to_brand_total_purchases"],
-        "ntb_product_sales": conv["new_to_brand_total_product_sales"].astype(float),
-    })
-    events = pd.concat([sa, imps, clicks, conv], ignore_index=True)
-    metrics = ["impressions", "clicks", "spend", "purchases", "product_sales", "ntb_purchases", "ntb_product_sales"]
-    events[metrics] = events[metrics].fillna(0)
-    result = events.groupby(keys, dropna=False)[metrics].sum()
-    result[USERS] = _users(events, keys)
+    events = campaign_events(reader)
+    result = events.groupby(keys, dropna=False)[CAMPAIGN_METRICS].sum()
+    result[USERS] = distinct_users(events, keys)
     return result.fillna({USERS: 0}).reset_index()
 
 
-def new_to_brand_weekly(reader: TableReader) -> pd.DataFrame:
-    """02: NTB purchases and shares by conversion week and ad product."""
+def attributed_purchases(reader: TableReader) -> pd.DataFrame:
+    """Attributed events by conversion time that hold a purchase, with ``ad_product`` (NULL = DSP), the
+    local conversion ``week_start`` and the sales columns as floats."""
     conv = reader.read(
         "amazon_attributed_events_by_conversion_time",
-        ["conversion_event_date", "ad_product_type", "user_id", "total_purchases", "new_to_brand_total_purchases",
-         "total_product_sales", "new_to_brand_total_product_sales"],
+        ["conversion_event_date", "ad_product_type", "tracked_asin", "user_id", "total_purchases", "total_units_sold",
+         "total_product_sales", "new_to_brand_total_purchases", "new_to_brand_total_product_sales",
+         "brand_halo_purchases"],
     )
-    conv = conv[conv["total_purchases"] > 0].assign(
+    return conv[conv["total_purchases"] > 0].assign(
         week_start=lambda f: week_start(f["conversion_event_date"]),
         ad_product=lambda f: ad_product(f["ad_product_type"]),
         total_product_sales=lambda f: f["total_product_sales"].astype(float),
         new_to_brand_total_product_sales=lambda f: f["new_to_brand_total_product_sales"].astype(float),
     )
-    grouped = conv.groupby(["week_start", "ad_product"])
-    result = pd.DataFrame({
+
+
+def new_to_brand_totals(purchases: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Purchases, sales and purchasers of ``attributed_purchases`` rows by ``keys``, in all and new to brand."""
+    grouped = purchases.groupby(keys, dropna=False)
+    return pd.DataFrame({
         "purchases": grouped["total_purchases"].sum(),
         "ntb_purchases": grouped["new_to_brand_total_purchases"].sum(),
         "product_sales": grouped["total_product_sales"].sum(),
         "ntb_product_sales": grouped["new_to_brand_total_product_sales"].sum(),
         "purchasers": grouped["user_id"].nunique(),
-        "ntb_purchasers": conv[conv["new_to_brand_total_purchases"] > 0]
-        .groupby(["week_start", "ad_product"])["user_id"].nunique(),
+        "ntb_purchasers": purchases[purchases["new_to_brand_total_purchases"] > 0]
+        .groupby(keys, dropna=False)["user_id"].nunique(),
     }).fillna({"ntb_purchasers": 0})
+
+
+def new_to_brand_weekly(reader: TableReader) -> pd.DataFrame:
+    """02: NTB purchases and shares by conversion week and ad product."""
+    result = new_to_brand_totals(attributed_purchases(reader), ["week_start", "ad_product"])
     result["ntb_purchase_share"] = result["ntb_purchases"] / result["purchases"]
     result["ntb_sales_share"] = result["ntb_product_sales"] / result["product_sales"].replace(0, np.nan)
     result[USERS] = result["purchasers"]
@@ -192,7 +215,7 @@ def sp_dsp_overlap(reader: TableReader) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _attributed_purchase_delays(reader: TableReader) -> pd.DataFrame:
+def attributed_purchase_delays(reader: TableReader) -> pd.DataFrame:
     """Attributed purchases (conversion time) with whole hours between the hour-truncated timestamps."""
     conv = reader.read(
         "amazon_attributed_events_by_conversion_time",
@@ -210,7 +233,7 @@ def _attributed_purchase_delays(reader: TableReader) -> pd.DataFrame:
 
 def time_to_conversion_buckets(reader: TableReader) -> pd.DataFrame:
     """08: attributed purchases by hours from the ad interaction to the purchase."""
-    conv = _attributed_purchase_delays(reader)
+    conv = attributed_purchase_delays(reader)
     edges = [-np.inf, 1, 24, 3 * 24, 7 * 24, 14 * 24, np.inf]
     labels = ["1: same hour", "2: 1-23 hours", "3: 1-3 days", "4: 3-7 days", "5: 7-14 days", "6: 14 days or more"]
     conv["time_to_conversion"] = pd.cut(conv["hours"], edges, labels=labels, right=False).astype(str)
@@ -227,7 +250,7 @@ def time_to_conversion_buckets(reader: TableReader) -> pd.DataFrame:
 
 def time_to_conversion_percentiles(reader: TableReader) -> pd.DataFrame:
     """09: exact statistics of hours to conversion by ad product (the approximate percentiles aside)."""
-    conv = _attributed_purchase_delays(reader)
+    conv = attributed_purchase_delays(reader)
     grouped = conv.groupby("ad_product")
     result = pd.DataFrame({
         "attributed_purchase_events": grouped.size(),
@@ -283,7 +306,7 @@ def selected_campaigns_daily(reader: TableReader, campaign_ids: Sequence[str]) -
     events = events[events["campaign_id_string"].isin(list(campaign_ids))]
     keys = ["event_date", "ad_product", "campaign_id_string", "campaign"]
     result = events.groupby(keys)[["impressions", "clicks", "spend"]].sum()
-    result[USERS] = _users(events, keys)
+    result[USERS] = distinct_users(events, keys)
     return result.fillna({USERS: 0}).reset_index().rename(columns={"campaign_id_string": "campaign_id"})
 
 
@@ -305,5 +328,5 @@ def traffic_by_day_of_week_and_hour(reader: TableReader) -> pd.DataFrame:
     events["hour_of_day"] = events["local_hour"]
     keys = ["channel", "day_of_week", "hour_of_day"]
     result = events.groupby(keys)[["impressions", "clicks", "spend"]].sum()
-    result[USERS] = _users(events, keys)
+    result[USERS] = distinct_users(events, keys)
     return result.fillna({USERS: 0}).reset_index()
