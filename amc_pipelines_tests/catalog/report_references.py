@@ -241,7 +241,7 @@ def _python(value):
     return value
 
 
-def _same_value(column_type: str, got, want) -> bool:
+def same_value(column_type: str, got, want) -> bool:
     """Strings and integers exactly; decimals exactly at the engine's scale; doubles to 1e-9 relative."""
     want = _python(want)
     if got is None or want is None:
@@ -279,4 +279,4 @@ def assert_report_matches(spec, rows: list[dict], rows_removed: int, expected: p
     for key, row in actual.items():
         for column in spec.output_columns:
             got, want = row[column.name], reference[key][column.name]
-            assert _same_value(column.type, got, want), f"{spec.name} {key} {column.name}: engine {got!r}, pandas {want!r}"
+            assert same_value(column.type, got, want), f"{spec.name} {key} {column.name}: engine {got!r}, pandas {want!r}"

@@ -193,28 +193,6 @@ def dsp_frequency_distribution(reader: TableReader) -> pd.DataFrame:
     return result.reset_index()
 
 
-def sp_dsp_overlap(reader: TableReader) -> pd.DataFrame:
-    """07: users reached by SP only / DSP only / both, and their purchases in the window."""
-    sa = reader.read("sponsored_ads_traffic", ["user_id", "ad_product_type", "impressions"])
-    sp_users = set(sa.loc[(sa["ad_product_type"] == "sponsored_products") & (sa["impressions"] > 0), "user_id"].dropna())
-    dsp_users = set(reader.read("dsp_impressions", ["user_id"])["user_id"].dropna())
-    conv = reader.read("conversions", ["user_id", "event_category", "conversions", "total_product_sales"])
-    conv = conv[conv["event_category"] == "purchase"].dropna(subset=["user_id"])
-    per_purchaser = conv.groupby("user_id").agg(
-        purchases=("conversions", "sum"), product_sales=("total_product_sales", lambda s: s.astype(float).sum())
-    )
-    groups = {"SP and DSP": sp_users & dsp_users, "SP only": sp_users - dsp_users, "DSP only": dsp_users - sp_users}
-    rows = []
-    for name, members in groups.items():
-        bought = per_purchaser[per_purchaser.index.isin(members)]
-        rows.append({
-            "exposure_group": name, "users": len(members), "purchasers": len(bought),
-            "purchases": bought["purchases"].sum(), "product_sales": bought["product_sales"].sum(),
-            "purchase_rate": len(bought) / len(members) if members else np.nan, USERS: len(members),
-        })
-    return pd.DataFrame(rows)
-
-
 def attributed_purchase_delays(reader: TableReader) -> pd.DataFrame:
     """Attributed purchases (conversion time) with whole hours between the hour-truncated timestamps."""
     conv = reader.read(
@@ -229,23 +207,6 @@ def attributed_purchase_delays(reader: TableReader) -> pd.DataFrame:
         hours=delay.dt.total_seconds() / 3600,
         total_product_sales=conv["total_product_sales"].astype(float),
     )
-
-
-def time_to_conversion_buckets(reader: TableReader) -> pd.DataFrame:
-    """08: attributed purchases by hours from the ad interaction to the purchase."""
-    conv = attributed_purchase_delays(reader)
-    edges = [-np.inf, 1, 24, 3 * 24, 7 * 24, 14 * 24, np.inf]
-    labels = ["1: same hour", "2: 1-23 hours", "3: 1-3 days", "4: 3-7 days", "5: 7-14 days", "6: 14 days or more"]
-    conv["time_to_conversion"] = pd.cut(conv["hours"], edges, labels=labels, right=False).astype(str)
-    grouped = conv.groupby(["ad_product", "time_to_conversion"])
-    result = pd.DataFrame({
-        "purchases": grouped["total_purchases"].sum(),
-        "product_sales": grouped["total_product_sales"].sum(),
-        "purchasers": grouped["user_id"].nunique(),
-    })
-    result["share_of_purchases"] = result["purchases"] / result.groupby(level="ad_product")["purchases"].transform("sum")
-    result[USERS] = result["purchasers"]
-    return result.reset_index()
 
 
 def time_to_conversion_percentiles(reader: TableReader) -> pd.DataFrame:

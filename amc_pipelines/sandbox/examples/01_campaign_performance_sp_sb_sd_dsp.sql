@@ -4,6 +4,10 @@
 --   ads microcents / 1e8, DSP millicents / 1e5); conversions are by traffic time and use the total_*
 --   columns (promoted products + brand halo). Weeks come from the local *_date columns (LOW
 --   threshold) rather than the *_dt timestamps (MEDIUM): a campaign-week needs 2 users, not 100.
+--   Differs from the built-in report campaign_performance on purpose: one row per week of a
+--   window of several weeks, with CTR and ROAS, and no campaign filter; the report, run once a
+--   week, holds one week's additive metrics per campaign and leaves ratios to its readers.
+-- variant_of: campaign_performance
 
 WITH traffic_and_conversions AS (
   SELECT

@@ -1,7 +1,10 @@
 -- title: New-to-brand purchases by week and ad product
 -- description: How much of each ad product's attributed purchasing comes from customers new to the
 --   brand (no brand purchase in the previous 12 months), by conversion week in the advertiser's time
---   zone. Uses the total_* columns (promoted products + brand halo).
+--   zone. Uses the total_* columns (promoted products + brand halo). Differs from the built-in
+--   report new_to_brand on purpose: one row per week of a longer window, with the new-to-brand
+--   shares of purchases and sales; the report holds one week's additive metrics and units sold.
+-- variant_of: new_to_brand
 
 SELECT
   CAST(DATE_TRUNC('WEEK', conversion_event_date) AS DATE) AS week_start,

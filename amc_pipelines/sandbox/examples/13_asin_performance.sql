@@ -1,7 +1,11 @@
 -- title: ASIN performance
 -- description: Attributed purchases, units, sales and new-to-brand share of each purchased ASIN
 --   (by conversion time), ranked by sales. The asins parameter restricts the report to a list of
---   ASINs; an empty list keeps every ASIN.
+--   ASINs; an empty list keeps every ASIN. Differs from the built-in report asin_performance on
+--   purpose: it ranks the ASINs by sales and adds shares and the average unit price, computed
+--   over every ASIN before the aggregation threshold removes rows; the report holds the additive
+--   metrics, new-to-brand sales and brand-halo purchases among them.
+-- variant_of: asin_performance
 -- param: asins ARRAY<STRING> []
 
 WITH asin_sales AS (

@@ -11,6 +11,11 @@ Each file opens with a comment header::
 A parameter line gives the name, the AMC data type (``ARRAY<ELEMENT>`` for arrays) and an optional
 default as JSON. The header ends at the first line that is not a comment; the rest is the AMC SQL,
 which refers to parameters with ``CUSTOM_PARAMETER('name')``.
+
+An example that is one of the built-in reports (``amc_pipelines/catalog/reports/``) holds no copy of
+it: its whole file is ``-- report: <report name>``, and its title, description, parameters and SQL
+are the report's, so the report is the one source. An example that deliberately differs from a
+report says so with ``-- variant_of: <report name>`` and explains the difference in its description.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ SCALAR_TYPES = frozenset(
      "TIMESTAMP", "BINARY"}
 )
 
-_HEADER_FIELD = re.compile(r"^--\s*(title|description|param):\s*(.*)$")
+_HEADER_FIELD = re.compile(r"^--\s*(title|description|param|report|variant_of):\s*(.*)$")
 _CONTINUATION = re.compile(r"^--\s{2,}(\S.*)$")
 _PARAM = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s+(?P<type>[A-Z]+(?:<[A-Z]+>)?)(?:\s+(?P<default>.+))?$")
 _ARRAY_TYPE = re.compile(r"^ARRAY<([A-Z]+)>$")
@@ -66,6 +71,8 @@ class ExampleQuery:
     description: str
     parameters: tuple[ExampleParameter, ...]
     sql: str  # the query without its header
+    report: str | None = None  # the built-in report this example is (its SQL and parameters are the report's)
+    variant_of: str | None = None  # the built-in report this example deliberately differs from
 
     @property
     def input_parameters(self) -> list[InputParameter]:
@@ -79,7 +86,7 @@ class ExampleQuery:
 def parse_example(name: str, text: str) -> ExampleQuery:
     """Split an example file into its header fields and its SQL."""
     lines = text.splitlines()
-    fields: dict[str, list[str]] = {"title": [], "description": []}
+    fields: dict[str, list[str]] = {"title": [], "description": [], "report": [], "variant_of": []}
     params: list[ExampleParameter] = []
     last_field: str | None = None
     body_start = len(lines)
@@ -98,10 +105,22 @@ def parse_example(name: str, text: str) -> ExampleQuery:
             fields[last_field].append(match.group(1).strip())
         else:
             raise ExampleFormatError(f"{name}.sql line {index + 1}: unexpected header line {line!r}")
+    sql = "\n".join(lines[body_start:]).strip()
+    if len(fields["report"]) > 1 or len(fields["variant_of"]) > 1:
+        raise ExampleFormatError(f"{name}.sql: 'report' and 'variant_of' may each appear once")
+    if fields["report"]:
+        if fields["title"] or fields["description"] or params or fields["variant_of"] or sql:
+            raise ExampleFormatError(
+                f"{name}.sql: an example that names a report takes its title, description, parameters and SQL "
+                "from the report: the file holds only the '-- report:' line"
+            )
+        return _report_example(name, fields["report"][0])
+    variant_of = fields["variant_of"][0] if fields["variant_of"] else None
+    if variant_of is not None:
+        _builtin_report_path(name, variant_of)
     title = " ".join(fields["title"])
     if not title:
         raise ExampleFormatError(f"{name}.sql: the header has no '-- title:' line")
-    sql = "\n".join(lines[body_start:]).strip()
     if not sql:
         raise ExampleFormatError(f"{name}.sql: no SQL after the header")
     names = [p.name for p in params]
@@ -113,6 +132,42 @@ def parse_example(name: str, text: str) -> ExampleQuery:
         description=" ".join(fields["description"]),
         parameters=tuple(params),
         sql=sql,
+        variant_of=variant_of,
+    )
+
+
+def _builtin_report_path(example: str, report: str):
+    from amc_pipelines.catalog import BUILTIN_DIR
+
+    path = BUILTIN_DIR / f"{report}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml")))
+        raise ExampleFormatError(f"{example}.sql: no built-in report named {report!r}; known: {known}")
+    return path
+
+
+def _report_example(name: str, report: str) -> ExampleQuery:
+    """The example that is built-in report ``report``: its title, description, parameters and SQL."""
+    from amc_pipelines.catalog import load_report
+    from amc_pipelines.params import amc_input_parameters
+
+    spec = load_report(_builtin_report_path(name, report), check_sql=False)  # the catalog's tests check the SQL
+    parameters = []
+    for entry in amc_input_parameters(spec.parameters):
+        data_type, element_type = entry["dataType"], None
+        if isinstance(data_type, dict):
+            data_type, element_type = data_type["type"], data_type["elementDataType"]
+        parameters.append(ExampleParameter(entry["name"], data_type, element_type, entry.get("defaultValue")))
+    lines = spec.sql.strip().splitlines()
+    while lines and (not lines[0].strip() or lines[0].lstrip().startswith("--")):  # the report's own comment
+        lines.pop(0)
+    return ExampleQuery(
+        name=name,
+        title=spec.title,
+        description=spec.description,
+        parameters=tuple(parameters),
+        sql="\n".join(lines),
+        report=report,
     )
 
 
