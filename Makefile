@@ -34,6 +34,8 @@ chromium:
 
 test: install postgres chromium
 	$(BIN)/pytest -n 2 --durations=15
+	@# Again the tests that read the clock, at every moment of the week's sweep (fixtures/clock.py).
+	$(BIN)/pytest -n 2 -q -m "clock and not slow" --clock-sweep
 
 lint: install
 	$(BIN)/ruff check amc_pipelines amc_pipelines_tests benchmarks

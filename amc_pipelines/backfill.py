@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from amc_pipelines import clock
 from amc_pipelines.backfill_api import BackfillInfo, BackfillRun, DagsterGraphQL
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ def plan_backfill(engine: Engine, settings: Settings, *, report: str, instance_i
     from amc_pipelines.run_request import RunInputError, prepare_run
     from amc_pipelines.scheduling import data_lag_hours, partition_weeks_start, week_start_mismatch
 
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     if (weeks is None) == (from_week is None and to_week is None) or (from_week is None) != (to_week is None):
         raise BackfillInputError("give the weeks as --from WEEK --to WEEK (both, inclusive) or as --weeks N")
     if weeks is not None and weeks < 1:

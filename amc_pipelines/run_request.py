@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from amc_pipelines import clock
 from amc_pipelines.ledger import ExecutionKey
 from amc_pipelines.scheduling import data_lag_hours
 
@@ -80,7 +81,7 @@ def prepare_run(
     from amc_pipelines.params import check_collectable, coerce_parameters, is_provisional
     from amc_pipelines.registry import get_instance
 
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     chosen = [name for name, given in (("--week", week), ("--window", window_expr),
                                        ("--start/--end", start or end)) if given]
     if len(chosen) != 1:

@@ -23,6 +23,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from amc_pipelines import clock
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
@@ -81,7 +83,7 @@ def partition_weeks_start(settings: Settings, *, now: datetime | None = None) ->
     an instance far from UTC may find that first week just out of retention, and its run says so)."""
     from amc_pipelines.params import earliest_retained_week
 
-    return earliest_retained_week(now=now or datetime.now(UTC), timezone="UTC", week_start=settings.week_start,
+    return earliest_retained_week(now=now or clock.now(), timezone="UTC", week_start=settings.week_start,
                                   retention_months=settings.retention_months)
 
 

@@ -234,7 +234,6 @@ def test_progress_bar_marks_done_running_and_failed() -> None:
 
 
 def test_a_paused_backfill_refuses_new_submissions_but_not_executions_in_flight(make_ledger_env) -> None:
-    from datetime import UTC, datetime
 
     from amc_pipelines import ledger
     from amc_pipelines.backfill import pause_backfill, refuse_if_paused
@@ -246,7 +245,7 @@ def test_a_paused_backfill_refuses_new_submissions_but_not_executions_in_flight(
 
     def key(week):
         return prepare_run(env.engine, env.settings, report_name=REPORT, instance_id=instance_id, week=week,
-                           params={}, now=datetime.now(UTC)).key
+                           params={}, now=env.clock.now()).key
 
     def refuses(backfill_id: str, week) -> bool:
         return refuse_if_paused(env.engine, backfill_id, report=REPORT, partition=f"{instance_id}|{week}",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from amc_pipelines.amc import AmcClient, InstanceContext, RetryPolicy
@@ -39,10 +39,10 @@ def context(server: Any, index: int = 0) -> InstanceContext:
     return InstanceContext.from_instance(server.backend.instances[index])
 
 
-def recent_window(timezone: str = "UTC"):
-    """A week of the synthetic data (it ends today), in the params module's TimeWindow."""
-    today = datetime.now(UTC).date()
-    return explicit_window(str(today - timedelta(days=10)), str(today - timedelta(days=3)), timezone=timezone)
+def recent_window(server: Any, timezone: str = "UTC"):
+    """A week near the end of the sandbox's synthetic data, in the params module's TimeWindow."""
+    last_day = server.backend.dataset.end_date
+    return explicit_window(str(last_day - timedelta(days=10)), str(last_day - timedelta(days=3)), timezone=timezone)
 
 
 def calls(server: Any, operation: str) -> int:

@@ -33,7 +33,7 @@ def test_workflow_lifecycle_and_saved_execution(sandbox_server):
         with pytest.raises(AmcBadRequest, match="already exists"):
             amc.create_workflow(ctx, workflow_id="ops-lifecycle", sql=SQL)
 
-        window = recent_window("America/New_York")
+        window = recent_window(sandbox_server, "America/New_York")
         execution = amc.create_execution(ctx, workflow_id="ops-lifecycle", window=window, parameter_values={})
         assert execution.workflow_id == "ops-lifecycle" and execution.status in ("PENDING", "RUNNING")
         assert execution.time_window_start_original == window.amc_start()
@@ -51,7 +51,7 @@ def test_ad_hoc_dry_run_cancel_and_data_sources(make_sandbox):
     server = make_sandbox(latency="5")
     ctx = context(server)
     with sandbox_client(server) as amc:
-        window = recent_window()
+        window = recent_window(server)
         dry = amc.create_execution(ctx, sql=SQL, window=window, parameter_values={}, dry_run=True)
         assert dry.dry_run and dry.workflow_execution_id is None
         assert server.stats()["executions_created"] == 0
@@ -73,7 +73,7 @@ def test_wait_times_out_while_the_execution_runs(make_sandbox):
     server = make_sandbox(latency="5")
     ctx = context(server)
     with sandbox_client(server) as amc:
-        execution = amc.create_execution(ctx, sql=SQL, window=recent_window(), parameter_values={})
+        execution = amc.create_execution(ctx, sql=SQL, window=recent_window(server), parameter_values={})
         with pytest.raises(AmcWaitTimeout, match="RUNNING"):
             amc.wait_for_execution(ctx, execution.workflow_execution_id, poll_seconds=0.05, timeout=0.3)
 

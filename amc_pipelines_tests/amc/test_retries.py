@@ -84,7 +84,7 @@ def test_dropped_connections_are_retried_for_reads(make_sandbox):
 def test_dropped_execution_create_is_ambiguous_and_not_resent(make_sandbox):
     server = make_sandbox(faults="drop=1")
     with sandbox_client(server) as amc, pytest.raises(AmcAmbiguousSubmit, match="list executions"):
-        amc.create_execution(context(server), sql=SQL, window=recent_window(), parameter_values={})
+        amc.create_execution(context(server), sql=SQL, window=recent_window(server), parameter_values={})
     assert faults(server, "dropped") == 1 == amc.api_calls
 
 
@@ -92,7 +92,7 @@ def test_timed_out_execution_create_is_ambiguous(make_sandbox):
     server = make_sandbox(faults="timeout=1", timeout_fault_seconds=3)
     settings = sandbox_settings(server, request_timeout_seconds=0.2)
     with sandbox_client(server, settings=settings) as amc, pytest.raises(AmcAmbiguousSubmit):
-        amc.create_execution(context(server), sql=SQL, window=recent_window(), parameter_values={})
+        amc.create_execution(context(server), sql=SQL, window=recent_window(server), parameter_values={})
     assert faults(server, "timeout") == 1 == amc.api_calls
 
 
@@ -102,7 +102,7 @@ def test_5xx_on_execution_create_is_ambiguous_not_resent(make_sandbox):
     server = make_sandbox(faults="5xx=1.0")
     ctx = context(server)
     with sandbox_client(server) as amc, pytest.raises(AmcAmbiguousSubmit) as ambiguous:
-        amc.create_execution(ctx, sql=SQL, window=recent_window(), parameter_values={})
+        amc.create_execution(ctx, sql=SQL, window=recent_window(server), parameter_values={})
     assert "(HTTP 5" in str(ambiguous.value)
     # Faults are injected before the route, so the one injected 5xx is the one request sent.
     assert faults(server, "server_error") == 1 and amc.api_calls == 1

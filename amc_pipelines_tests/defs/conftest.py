@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -22,6 +22,7 @@ class RegistryDb:
     url: str
     engine: Engine
     settings: Settings
+    clock: Any  # the suite's Clock
 
     def add(self, instance_id: str, timezone: str, *, week_start: str = "monday") -> None:
         add_instance(self.engine, InstanceSpec.parse(
@@ -35,7 +36,7 @@ class RegistryDb:
         from amc_pipelines.runner import prepare_run
 
         request = prepare_run(self.engine, self.settings, report_name=report, instance_id=instance_id, week=week,
-                              params=params or {}, now=datetime.now(UTC))
+                              params=params or {}, now=self.clock.now())
         record = ledger.record_intent(self.engine, request.key, parameters={}, workflow_id=request.report.workflow_id,
                                       provisional=provisional)
         for status in statuses:
@@ -45,7 +46,7 @@ class RegistryDb:
 
 
 @pytest.fixture
-def registry_db(make_database, amc_env: Settings) -> RegistryDb:
+def registry_db(make_database, amc_env: Settings, clock) -> RegistryDb:
     url = make_database()
     upgrade(url)
-    return RegistryDb(url, get_engine(url), amc_env)
+    return RegistryDb(url, get_engine(url), amc_env, clock)

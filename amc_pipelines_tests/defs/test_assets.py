@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
+
 import dagster as dg
 import pytest
 
@@ -111,14 +113,18 @@ def test_a_rejected_query_fails_its_partition_at_once(env, tmp_path, use_env):
     assert env.stats()["executions_created"] <= 1
 
 
-def test_a_week_inside_the_data_lag_fails_fast_without_asking_amc(env):
-    from datetime import timedelta
-
+def test_a_week_inside_the_data_lag_fails_fast_without_asking_amc(env, clock):
+    # The newest week partition is inside the data lag only on the two days after it ends, so the
+    # test moves the clock to the Monday noon (UTC) of this week: the week that ended then exists as a
+    # partition and, in every instance zone, is less than 48 h old.
+    today = clock.now()
+    monday_noon = datetime.combine(today.date() - timedelta(days=today.weekday()), time(12), tzinfo=UTC)
     asset = build_report_asset(catalog[REPORT], partitions)
     instance_id = env.instances[0].instance_id
-    too_new = (env.week(weeks_back=0) + timedelta(weeks=1)).isoformat()
-    with dg.instance_for_test() as instance:
+    too_new = (monday_noon - timedelta(weeks=1)).date().isoformat()
+    with clock.moved_to(monday_noon), dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(amc_instances_partitions.name, [instance_id])
+        assert partitions.get_partitions_def_for_dimension("week").get_last_partition_key() == too_new
         result = _materialize(asset, env, instance, instance_id, too_new)
     assert not result.success
     (message,) = _failures(result)

@@ -69,11 +69,11 @@ def test_an_instance_not_yet_in_the_partitions_is_left_for_the_next_week(registr
     assert not data.run_requests and data.skip_message
 
 
-def test_the_settle_schedule_recollects_settled_provisional_weeks_once(registry_db) -> None:
+def test_the_settle_schedule_recollects_settled_provisional_weeks_once(registry_db, clock) -> None:
     from amc_pipelines.params import latest_collectable_week
 
     registry_db.add(BERLIN, "Europe/Berlin")
-    now = datetime.now(UTC)
+    now = clock.now()
     latest = latest_collectable_week(now=now, timezone="Europe/Berlin", week_start="monday", data_lag_hours=48)
     settled, still_provisional, final = (latest - timedelta(weeks=n) for n in (6, 1, 8))
     loaded = ["SUBMITTED", "SUCCEEDED", "LOADED"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import dagster as dg
 from dagster._core.test_utils import create_run_for_test
@@ -25,9 +25,9 @@ def _evaluate(instance: dg.DagsterInstance, url: str) -> list[dg.RunRequest]:
         return repo.get_sensor_def("amc_execution_sensor").evaluate_tick(context).run_requests or []
 
 
-def test_the_execution_sensor_requests_one_run_per_execution_nobody_is_loading(registry_db) -> None:
+def test_the_execution_sensor_requests_one_run_per_execution_nobody_is_loading(registry_db, clock) -> None:
     registry_db.add(BERLIN, "Europe/Berlin")
-    latest = latest_collectable_week(now=datetime.now(UTC), timezone="Europe/Berlin", week_start="monday",
+    latest = latest_collectable_week(now=clock.now(), timezone="Europe/Berlin", week_start="monday",
                                      data_lag_hours=48)
     finished, running, loaded, ad_hoc, pending = (str(latest - timedelta(weeks=n)) for n in (2, 3, 4, 5, 6))
     record = registry_db.record

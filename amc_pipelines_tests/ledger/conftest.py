@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ class LedgerEnv:
     engine: Engine
     server: Any  # SandboxServer
     home: Path
+    clock: Any  # the suite's Clock: weeks are read from its today
     overrides: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -69,7 +70,7 @@ class LedgerEnv:
         from amc_pipelines.params import latest_collectable_week
 
         sandbox_instance = self.instances[instance]
-        latest = latest_collectable_week(now=datetime.now(UTC), timezone=sandbox_instance.timezone,
+        latest = latest_collectable_week(now=self.clock.now(), timezone=sandbox_instance.timezone,
                                          week_start="monday", data_lag_hours=48)
         return latest - timedelta(weeks=weeks_back)
 
@@ -123,7 +124,7 @@ def register_sandbox_instances(engine: Engine, server: Any) -> None:
 
 
 @pytest.fixture
-def make_ledger_env(make_database, make_sandbox, tmp_path) -> Callable[..., LedgerEnv]:
+def make_ledger_env(make_database, make_sandbox, tmp_path, clock) -> Callable[..., LedgerEnv]:
     counter = iter(range(1000))
 
     def make(*, overrides: dict[str, str] | None = None, **sandbox_options: Any) -> LedgerEnv:
@@ -134,7 +135,7 @@ def make_ledger_env(make_database, make_sandbox, tmp_path) -> Callable[..., Ledg
         register_sandbox_instances(engine, server)
         home = tmp_path / f"amc-home-{next(counter)}"
         home.mkdir()
-        return LedgerEnv(url, engine, server, home, dict(overrides or {}))
+        return LedgerEnv(url, engine, server, home, clock, dict(overrides or {}))
 
     return make
 

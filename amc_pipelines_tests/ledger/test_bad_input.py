@@ -96,14 +96,14 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def registered(database_url, sandbox_server) -> LedgerEnv:
+def registered(database_url, sandbox_server, clock) -> LedgerEnv:
     engine = get_engine(database_url)
     register_sandbox_instances(engine, sandbox_server)
     sandbox_instance = sandbox_server.backend.instances[0]
     upsert_discovered(engine, InstanceSpec(
         instance_id=DISABLED, name="Disabled", account_id=sandbox_instance.account_id,
         marketplace_id=sandbox_instance.marketplace_id, region="NA", timezone="UTC"), enabled=False)
-    return LedgerEnv(database_url, engine, sandbox_server, Path("unused"))
+    return LedgerEnv(database_url, engine, sandbox_server, Path("unused"), clock)
 
 
 def _stats(server) -> tuple[int, dict]:

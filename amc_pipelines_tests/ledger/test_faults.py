@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from amc_pipelines import ledger
 from amc_pipelines.amc.transport import RetryPolicy
 from amc_pipelines.catalog import load_catalog
@@ -37,6 +39,7 @@ def _run_all(env) -> dict[tuple[str, str], object]:
     return {(o.window.start.date().isoformat(), p[0]): o for p, o in zip(partitions, outcomes, strict=True)}
 
 
+@pytest.mark.slow  # 30 s of fault handling over the same 25 weeks whatever the day: not in the clock sweep
 def test_fifty_runs_through_faults_load_the_fault_free_data(make_ledger_env) -> None:
     clean_env = make_ledger_env()
     clean = _run_all(clean_env)

@@ -8,11 +8,12 @@ A failed discovery is logged and the registry is synced as it stands.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from amc_pipelines import clock
 from amc_pipelines.defs.resources import DatabaseResource
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ def discover_instances(context: dg.SensorEvaluationContext, engine: Engine) -> s
 
     settings = get_settings()
     last = datetime.fromisoformat(context.cursor) if context.cursor else None
-    now = datetime.now(UTC)
+    now = clock.now()
     if not discovery_configured(settings) or (last is not None and now - last < DISCOVERY_INTERVAL):
         return context.cursor
     from amc_pipelines.amc import AmcClient

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from amc_pipelines import clock
+
 if TYPE_CHECKING:
     from dagster._utils.error import SerializableErrorInfo
 
@@ -75,7 +77,7 @@ def describe_failed_run(context: dg.RunFailureSensorContext, *, ui_base_url: str
         error_message=_error_text(error) if error is not None else (context.failure_event.message or "run failed"),
         error_class=error.cls_name if error is not None else None,
         started_at=_utc(started),
-        failed_at=_utc(ended) or datetime.now(UTC),
+        failed_at=_utc(ended) or clock.now(),
         dagster_url=run_url(ui_base_url, run.run_id),
         failed_steps=tuple(sorted({e.step_key for e in context.get_step_failure_events() if e.step_key})),
     )

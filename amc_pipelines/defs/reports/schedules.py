@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from amc_pipelines import clock
 from amc_pipelines.defs.reports.assets import INSTANCE_DIMENSION, WEEK_DIMENSION, report_asset_key
 from amc_pipelines.defs.resources import DatabaseResource
 
@@ -57,7 +58,7 @@ def known_instances(instance: dg.DagsterInstance) -> set[str]:
 
 def tick_time(context: dg.ScheduleEvaluationContext) -> datetime:
     scheduled = context.scheduled_execution_time
-    return scheduled.astimezone(UTC) if scheduled is not None else datetime.now(UTC)
+    return scheduled.astimezone(UTC) if scheduled is not None else clock.now()
 
 
 def build_report_schedule(spec: ReportSpec) -> dg.ScheduleDefinition:
