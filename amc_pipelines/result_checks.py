@@ -84,6 +84,19 @@ def duplicate_keys(engine: Engine, spec: ReportSpec, key: PartitionKey) -> Dupli
     return DuplicateKeys(groups=len(rows), examples=examples)
 
 
+def privacy_filtered_rows(engine: Engine, spec: ReportSpec, key: PartitionKey) -> int | None:
+    """Rows of the partition that AMC flagged as under their aggregation threshold, or None when the
+    report has no discriminator column and AMC cannot say (REMOVE_ROWS drops such rows silently)."""
+    column = spec.privacy.discriminator_column
+    if column is None:
+        return None
+    where, values = _partition_filter(key)
+    query = sql.SQL("SELECT count(*) FROM {} WHERE {} AND {}").format(
+        table_identifier(spec), where, sql.Identifier(column))
+    with _connection(engine) as conn:
+        return conn.execute(query, values).fetchone()[0]
+
+
 def _plain(value: Any) -> Any:
     # JSON-safe: dates and decimals as text.
     return value if value is None or isinstance(value, str | int | float | bool) else str(value)

@@ -133,28 +133,52 @@ def test_a_week_inside_the_data_lag_fails_fast_without_asking_amc(env, clock):
     assert sum(env.stats()["calls"].values()) == 0
 
 
-def test_a_week_without_rows_passes_its_row_check_with_a_privacy_warning(env, tmp_path, use_env):
-    (tmp_path / "no_rows.sql").write_text(
-        "SELECT campaign, SUM(impressions) AS impressions FROM dsp_impressions WHERE impressions < 0 GROUP BY campaign\n"
-    )
-    (tmp_path / "no_rows.yaml").write_text(
-        "name: no_rows\ntitle: Nothing\ndescription: A filter no event passes.\nowner: analytics@agency.example\n"
-        "output_columns:\n  - {name: campaign, type: string, kind: dimension}\n"
-        "  - {name: impressions, type: integer, kind: metric}\n"
-    )
-    use_env(env.env(AMC_CATALOG_DIR=str(tmp_path)))
-    spec = load_catalog(tmp_path)["no_rows"]  # valid AMC SQL
+def _custom_report(directory, name: str, sql: str, yaml_tail: str):
+    (directory / f"{name}.sql").write_text(sql)
+    (directory / f"{name}.yaml").write_text(
+        f"name: {name}\ntitle: {name}\ndescription: A test report.\nowner: analytics@agency.example\n" + yaml_tail)
+    return load_catalog(directory)[name]  # valid AMC SQL
+
+
+def _rows_check_of_one_week(env, spec, use_env, directory):
+    use_env(env.env(AMC_CATALOG_DIR=str(directory)))
     instance_id = env.instances[0].instance_id
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(amc_instances_partitions.name, [instance_id])
         result = _materialize(build_report_asset(spec, partitions), env, instance, instance_id,
                               env.week(weeks_back=6).isoformat())
-    assert result.success
-    assert _materialization(result).metadata["dagster/row_count"].value == 0
+    assert result.success  # a warning blocks nothing
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
-    assert checks[ROWS_CHECK].passed and checks[ROWS_CHECK].severity == dg.AssetCheckSeverity.WARN
-    assert "aggregation threshold" in checks[ROWS_CHECK].description
     assert checks[SCHEMA_CHECK].passed and checks[DUPLICATES_CHECK].passed
+    return _materialization(result).metadata["dagster/row_count"].value, checks[ROWS_CHECK]
+
+
+def test_a_week_without_rows_and_without_an_explanation_fails_its_row_check_with_a_warning(env, tmp_path, use_env):
+    spec = _custom_report(
+        tmp_path, "no_rows",
+        "SELECT campaign, SUM(impressions) AS impressions FROM dsp_impressions WHERE impressions < 0 GROUP BY campaign\n",
+        "output_columns:\n  - {name: campaign, type: string, kind: dimension}\n"
+        "  - {name: impressions, type: integer, kind: metric}\n")
+    rows, check = _rows_check_of_one_week(env, spec, use_env, tmp_path)
+    assert rows == 0
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert "nothing says why" in check.description and "discriminator_column" in check.description
+    assert check.metadata["privacy_filtered_rows"].value == "not reported"
+
+
+def test_a_week_whose_rows_are_all_under_the_privacy_threshold_passes_with_a_warning(env, tmp_path, use_env):
+    # impression_dt_utc has AMC's MEDIUM threshold (100 users per row): no second of the week has that many.
+    spec = _custom_report(
+        tmp_path, "per_second",
+        "SELECT impression_dt_utc, SUM(impressions) AS impressions FROM dsp_impressions GROUP BY impression_dt_utc\n",
+        "output_columns:\n  - {name: impression_dt_utc, type: timestamp, kind: dimension}\n"
+        "  - {name: impressions, type: integer, kind: metric}\n  - {name: filtered, type: boolean, kind: dimension}\n"
+        "privacy: {behavior: REMOVE_VALUES, discriminator_column: filtered}\n")
+    rows, check = _rows_check_of_one_week(env, spec, use_env, tmp_path)
+    assert rows > 0
+    assert check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert "aggregation threshold" in check.description and "filtered" in check.description
+    assert check.metadata["privacy_filtered_rows"].value == rows
 
 
 def test_every_catalog_report_is_an_asset_with_its_schedule() -> None:
