@@ -1,4 +1,5 @@
-"""``amc reports``: the report catalog (built-in library plus AMC_CATALOG_DIR): list, show, validate."""
+"""``amc reports``: the report catalog (built-in library plus AMC_CATALOG_DIR) and its report
+definitions: list, show, definitions, validate."""
 
 from __future__ import annotations
 
@@ -16,6 +17,16 @@ def _catalog(*, check_sql: bool = True) -> dict[str, Any]:
 
     try:
         return configured_catalog(load_settings(), check_sql=check_sql)
+    except CatalogError as error:
+        raise _problems(error) from None
+
+
+def _definitions(catalog: dict[str, Any]) -> dict[str, Any]:
+    from amc_pipelines.catalog import CatalogError
+    from amc_pipelines.catalog.definitions import load_definitions
+
+    try:
+        return load_definitions(catalog, load_settings().catalog_dir)
     except CatalogError as error:
         raise _problems(error) from None
 
@@ -144,9 +155,29 @@ def show_report(name: str, as_json: bool) -> None:
     click.echo(spec.sql.rstrip())
 
 
+@reports.command("definitions")
+@click.option("--json", "as_json", is_flag=True, help="Print the definitions as JSON.")
+def list_definitions(as_json: bool) -> None:
+    """List the report definitions: each template's implicit one and those in definitions/ folders
+    (built-in examples, AMC_CATALOG_DIR/definitions)."""
+    definitions = _definitions(_catalog(check_sql=False))
+    if as_json:
+        click.echo(json.dumps([d.summary() for d in definitions.values()], indent=2, default=str))
+        return
+    rows = [
+        [d.name, d.template.name, "implicit" if d.implicit else str(d.source_path),
+         json.dumps(d.parameters, default=str), ", ".join(d.instances) if d.instances else "all",
+         _schedule(d), d.owner]
+        for d in definitions.values()
+    ]
+    click.echo(_table(rows, ["name", "template", "file", "parameters", "instances", "schedule", "owner"]))
+
+
 @reports.command("validate")
 @click.argument("path", required=False, type=click.Path(exists=True, path_type=Path))
-def validate_reports(path: Path | None) -> None:
+@click.option("--instances", "check_instances", is_flag=True,
+              help="Also check that every instance a definition names is in the instance registry.")
+def validate_reports(path: Path | None, check_instances: bool) -> None:
     """Validate report specs: a YAML file, a directory of them (checked together with the built-in
     reports, so names must not clash), or by default the whole configured catalog.
 
@@ -166,3 +197,25 @@ def validate_reports(path: Path | None) -> None:
         raise _problems(error) from None
     names = ", ".join(reports_by_name)
     click.echo(f"OK: {len(reports_by_name)} report{'s' if len(reports_by_name) != 1 else ''} valid ({names})")
+    if path is None:
+        definitions = _definitions(reports_by_name)
+        if check_instances:
+            _check_instances(definitions)
+        written = [name for name, d in definitions.items() if not d.implicit]
+        click.echo(f"OK: {len(written)} report definition{'s' if len(written) != 1 else ''} valid"
+                   + (f" ({', '.join(written)})" if written else "")
+                   + ("" if check_instances else "; their instances were not checked (--instances)"))
+
+
+def _check_instances(definitions: dict[str, Any]) -> None:
+    from amc_pipelines.catalog import CatalogError
+    from amc_pipelines.catalog.definitions import check_definition_instances
+    from amc_pipelines.commands.db import migrated_url
+    from amc_pipelines.db import get_engine
+    from amc_pipelines.registry import list_instances
+
+    known = [i.instance_id for i in list_instances(get_engine(migrated_url()))]
+    try:
+        check_definition_instances(definitions.values(), known)
+    except CatalogError as error:
+        raise _problems(error) from None

@@ -126,3 +126,52 @@ def test_validate_missing_path(invoke, tmp_path):
     assert result.exit_code == 2
     assert "does not exist" in result.output
 
+
+
+def _definition(directory, text: str) -> None:
+    (directory / "definitions").mkdir(parents=True, exist_ok=True)
+    (directory / "definitions" / "acme.yaml").write_text(text)
+
+
+ACME = ("name: acme_hero_asins\ntemplate: asin_performance\ndescription: Acme's hero ASINs.\n"
+        "parameters: {asins: [B0ABCDEFGH]}\ninstances: [amcacme00001]\n")
+
+
+def test_definitions_lists_implicit_builtin_and_configured_definitions(invoke, tmp_path):
+    _definition(tmp_path / "catalog", ACME)
+    result = invoke("definitions", catalog_dir=tmp_path / "catalog")
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line for line in result.output.splitlines()[2:]}
+    assert set(rows) == set(BUILT_IN) | {"reach_frequency_large_campaigns", "acme_hero_asins"}
+    assert '{"asins": ["B0ABCDEFGH"]}' in rows["acme_hero_asins"] and "amcacme00001" in rows["acme_hero_asins"]
+    assert "implicit" in rows["asin_performance"]
+    listed = {d["name"]: d for d in json.loads(invoke("definitions", "--json", catalog_dir=tmp_path / "catalog").output)}
+    assert listed["acme_hero_asins"]["template"] == "asin_performance"
+    assert listed["acme_hero_asins"]["instances"] == ["amcacme00001"] and listed["asin_performance"]["instances"] == "all"
+    assert len(listed["acme_hero_asins"]["parameters_hash"]) == 64
+
+
+def test_validate_refuses_a_bad_definition_naming_file_and_field(invoke, tmp_path):
+    _definition(tmp_path / "catalog", ACME.replace("asins:", "asin:"))
+    result = invoke("validate", catalog_dir=tmp_path / "catalog")
+    assert result.exit_code == 2
+    assert "definitions/acme.yaml: parameters: unknown parameter 'asin'" in result.output
+
+
+def test_validate_with_instances_checks_them_against_the_registry(invoke, tmp_path, make_database, monkeypatch):
+    from amc_pipelines.db import get_engine, upgrade
+    from amc_pipelines.registry import InstanceSpec, add_instance
+
+    url = make_database()
+    upgrade(url)
+    monkeypatch.setenv("AMC_DATABASE_URL", url)
+    _definition(tmp_path / "catalog", ACME)
+    assert invoke("validate", catalog_dir=tmp_path / "catalog").exit_code == 0  # not checked without --instances
+    result = invoke("validate", "--instances", catalog_dir=tmp_path / "catalog")
+    assert result.exit_code == 2 and "definitions/acme.yaml: instances[0]: unknown instance 'amcacme00001'" in result.output
+    add_instance(get_engine(url), InstanceSpec.parse(
+        instance_id="amcacme00001", name="Acme", account_id="ENTITY1A2B3C4D5E", marketplace_id="ATVPDKIKX0DER",
+        region="NA", timezone="UTC"))
+    result = invoke("validate", "--instances", catalog_dir=tmp_path / "catalog")
+    assert result.exit_code == 0, result.output
+    assert "OK: 2 report definitions valid (acme_hero_asins, reach_frequency_large_campaigns)" in result.output
