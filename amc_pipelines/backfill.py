@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from amc_pipelines import clock
 from amc_pipelines.backfill_api import BackfillInfo, BackfillRun, DagsterGraphQL
+from amc_pipelines.partitions import INSTANCE_DIMENSION, WEEK_DIMENSION, ReportPartition
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 BACKFILL_TAG = "dagster/backfill"
 RESUMED_FROM_TAG = "amc/resumed_from"
 DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"
-INSTANCE_DIMENSION, WEEK_DIMENSION = "instance", "week"
 STATES = ("done", "running", "queued", "failed", "paused", "canceled")
 _RUN_STATES = {"SUCCESS": "done", "FAILURE": "failed", "CANCELED": "canceled", "STARTING": "running",
                "STARTED": "running", "CANCELING": "running", "QUEUED": "queued", "NOT_STARTED": "queued",
@@ -56,9 +56,13 @@ class BackfillPlan:
     weeks: dict[str, tuple[date, ...]]  # per instance, oldest first
 
     @property
+    def partitions(self) -> list[ReportPartition]:
+        return [ReportPartition(self.report, i, w) for i in self.instance_ids for w in self.weeks[i]]
+
+    @property
     def partition_keys(self) -> list[str]:
-        """Dagster multi-partition keys: dimension values joined by '|' in dimension-name order (instance, week)."""
-        return [f"{i}|{w.isoformat()}" for i in self.instance_ids for w in self.weeks[i]]
+        """The partition names ``launchPartitionBackfill`` takes (:attr:`ReportPartition.key`)."""
+        return [partition.key for partition in self.partitions]
 
     @property
     def title(self) -> str:
@@ -176,31 +180,27 @@ class ProgressRow:
         return sum(self.counts.values())
 
 
-def instance_of(partition: str) -> str:
-    # Multi-partition keys join dimension values in dimension-name order: instance|week.
-    return partition.split("|", 1)[0]
-
-
-def backfill_progress(info: BackfillInfo, refused: set[tuple[str, str]] = frozenset()) -> list[ProgressRow]:
+def backfill_progress(info: BackfillInfo, refused: set[ReportPartition] = frozenset()) -> list[ProgressRow]:
     """Per report and instance, how many of the targeted weeks are in each of :data:`STATES`.
 
     A partition's state is that of its newest run in the backfill (a run retried after a crash
     replaces the crashed one); a partition without a run waits (queued) or, once the backfill
     ended, was cancelled. A failed run that the pause refused counts as paused.
     """
-    newest: dict[tuple[str, str], BackfillRun] = {}
+    newest: dict[ReportPartition, BackfillRun] = {}
     for run in sorted(info.runs, key=lambda r: r.created):
         for report in run.reports:
             if run.partition is not None:
-                newest[(report, run.partition)] = run
+                newest[ReportPartition.from_key(report, run.partition)] = run
     rows: dict[tuple[str, str], ProgressRow] = {}
     for report in info.reports:
-        for partition in info.partition_names:
-            run = newest.get((report, partition))
+        for name in info.partition_names:
+            partition = ReportPartition.from_key(report, name)
+            run = newest.get(partition)
             state = _RUN_STATES.get(run.status, "queued") if run else ("canceled" if info.has_ended else "queued")
-            if state == "failed" and (report, partition) in refused:
+            if state == "failed" and partition in refused:
                 state = "paused"
-            row = rows.setdefault((report, instance_of(partition)), ProgressRow(report, instance_of(partition)))
+            row = rows.setdefault((report, partition.instance_id), ProgressRow(report, partition.instance_id))
             row.counts[state] += 1
     return [rows[key] for key in sorted(rows)]
 
@@ -224,7 +224,7 @@ class PauseRecord:
     backfill_id: str
     paused_at: datetime
     resumed_at: datetime | None
-    refused: tuple[tuple[str, str], ...]  # (report, partition)
+    refused: tuple[ReportPartition, ...]
     resumed_as: tuple[str, ...]
 
     @property
@@ -241,7 +241,9 @@ def pause_record(engine: Engine, backfill_id: str) -> PauseRecord | None:
         row = connection.execute(select(paused_backfills).where(paused_backfills.c.backfill_id == backfill_id)).first()
     if row is None:
         return None
-    refused = tuple(dict.fromkeys((item["report"], item["partition"]) for item in row.refused_partitions))
+    # Stored as {report, partition: ReportPartition.key}.
+    refused = tuple(dict.fromkeys(ReportPartition.from_key(item["report"], item["partition"])
+                                  for item in row.refused_partitions))
     return PauseRecord(row.backfill_id, row.paused_at, row.resumed_at, refused, tuple(row.resumed_as))
 
 
@@ -256,7 +258,7 @@ def pause_backfill(engine: Engine, backfill_id: str) -> None:
         ), {"id": backfill_id})
 
 
-def refuse_if_paused(engine: Engine, backfill_id: str, *, report: str, partition: str,
+def refuse_if_paused(engine: Engine, backfill_id: str, *, partition: ReportPartition,
                      execution_key: ExecutionKey) -> bool:
     """True when the run must not go on: its backfill is paused and it would submit a new AMC
     execution. The refusal is recorded under the pause's row lock, so a concurrent resume either
@@ -275,7 +277,7 @@ def refuse_if_paused(engine: Engine, backfill_id: str, *, report: str, partition
         refused = connection.execute(text(
             "UPDATE amc.paused_backfills SET refused_partitions = refused_partitions || CAST(:item AS jsonb) "
             "WHERE backfill_id = :id AND resumed_at IS NULL RETURNING backfill_id"
-        ), {"id": backfill_id, "item": json.dumps([{"report": report, "partition": partition}])}).first()
+        ), {"id": backfill_id, "item": json.dumps([{"report": partition.report, "partition": partition.key}])}).first()
     return refused is not None
 
 
@@ -286,7 +288,7 @@ def paused_message(backfill_id: str) -> str:
 
 @dataclass(frozen=True)
 class ResumeOutcome:
-    refused: tuple[tuple[str, str], ...]
+    refused: tuple[ReportPartition, ...]
     launched: tuple[str, ...]
 
 
@@ -303,8 +305,8 @@ def resume_backfill(engine: Engine, api: DagsterGraphQL, backfill_id: str) -> Re
                            {"id": backfill_id})
     refused = pause_record(engine, backfill_id).refused
     by_report: dict[str, list[str]] = {}
-    for report, partition in refused:
-        by_report.setdefault(report, []).append(partition)
+    for partition in refused:
+        by_report.setdefault(partition.report, []).append(partition.key)
     launched: list[str] = []
     try:
         for report, partitions in sorted(by_report.items()):

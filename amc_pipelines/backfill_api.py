@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
-PARTITION_TAG = "dagster/partition"
-RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+from amc_pipelines.partitions import key_of_run_tags
+
 # Dagster's backfill statuses after which no new run starts.
 ENDED_STATUSES = ("COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED")
 
@@ -60,25 +60,12 @@ def _time(timestamp: float | None) -> datetime | None:
     return datetime.fromtimestamp(timestamp, UTC) if timestamp else None
 
 
-def partition_of_run(tags: Mapping[str, str]) -> str | None:
-    """A run's partition key. Backfill runs of assets with a backfill policy name a partition range
-    (one partition per run here: start = end); other runs carry ``dagster/partition``, or for a
-    multi-partitioned asset one ``dagster/partition/<dimension>`` tag per dimension."""
-    start, end = tags.get(RANGE_START_TAG), tags.get(RANGE_END_TAG)
-    if start is not None:
-        return start if start == end else None  # a batched range cannot be split without the partitions
-    if PARTITION_TAG in tags:
-        return tags[PARTITION_TAG]
-    dimensions = sorted((k, v) for k, v in tags.items() if k.startswith(PARTITION_TAG + "/"))
-    return "|".join(v for _, v in dimensions) or None
-
-
 @dataclass(frozen=True)
 class BackfillRun:
     run_id: str
     status: str
     created: float
-    partition: str | None
+    partition: str | None  # Dagster's partition key string (ReportPartition.key), None for a batched range
     reports: tuple[str, ...]
 
 
@@ -111,7 +98,7 @@ class BackfillInfo:
         runs = []
         for run in data.get("runs") or []:
             tags = {tag["key"]: tag["value"] for tag in run["tags"]}
-            runs.append(BackfillRun(run["runId"], run["status"], run["creationTime"], partition_of_run(tags),
+            runs.append(BackfillRun(run["runId"], run["status"], run["creationTime"], key_of_run_tags(tags),
                                     tuple(_report_of(key["path"]) for key in run.get("assetSelection") or [])))
         return cls(
             backfill_id=data["id"], status=data["status"], title=data.get("title"), created=_time(data["timestamp"]),

@@ -1,7 +1,8 @@
 """Typed, streamed loading of AMC result files into ``amc_results.<report>`` (the one loader).
 
-A load takes every CSV file of one execution and replaces one partition (instance, week start,
-window end) of the report's result table:
+A load takes every CSV file of one execution and replaces the rows of one
+:class:`~amc_pipelines.partitions.ResultKey` (instance, window start day, window end) of the
+report's result table:
 
 1. each file's header is checked against the spec's output columns (by name: AMC's column order
    may differ from the spec's) before the database is touched;
@@ -34,7 +35,6 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 from operator import methodcaller
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,12 +56,12 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from amc_pipelines.catalog import ReportSpec
+    from amc_pipelines.partitions import ResultKey
 
 __all__ = [
     "RESULTS_SCHEMA",
     "LoadError",
     "LoadResult",
-    "PartitionKey",
     "ResultTableError",
     "ensure_result_table",
     "load_result_files",
@@ -80,26 +80,6 @@ class LoadError(Exception):
 
 
 @dataclass(frozen=True)
-class PartitionKey:
-    """One partition of a result table: an instance and a local (naive) AMC time window."""
-
-    instance_id: str
-    window_start: datetime
-    window_end: datetime
-
-    def __post_init__(self) -> None:
-        # The table stores local wall time (timestamp without time zone), as AMC's window is written.
-        if self.window_start.tzinfo is not None or self.window_end.tzinfo is not None:
-            raise ValueError("PartitionKey windows are naive local times in the instance's time zone")
-        if not self.instance_id or self.window_end <= self.window_start:
-            raise ValueError(f"invalid partition: {self!r} (needs an instance id and end after start)")
-
-    @property
-    def week_start(self) -> date:
-        return self.window_start.date()
-
-
-@dataclass(frozen=True)
 class LoadResult:
     rows: int
     checksum: str
@@ -108,7 +88,7 @@ class LoadResult:
 
 
 def load_result_files(
-    engine: Engine, spec: ReportSpec, key: PartitionKey, files: Sequence[Path], *, amc_execution_id: str
+    engine: Engine, spec: ReportSpec, key: ResultKey, files: Sequence[Path], *, amc_execution_id: str
 ) -> LoadResult:
     """Replace the partition ``key`` of the report's table with the rows of ``files`` (see module doc)."""
     began = time.perf_counter()
@@ -180,7 +160,7 @@ def read_header(spec: ReportSpec, path: Path) -> list[str]:
     return header
 
 
-def _partition_suffix(key: PartitionKey, amc_execution_id: str) -> bytes:
+def _partition_suffix(key: ResultKey, amc_execution_id: str) -> bytes:
     """``,<instance>,<week start>,<window end>,<execution>`` as CSV, appended to every record."""
     buffer = io.StringIO()
     values = (key.instance_id, key.week_start.isoformat(), key.window_end.isoformat(sep=" "), amc_execution_id)
@@ -302,11 +282,11 @@ def _fields_in_record(path: Path, record_number: int) -> int | None:
     return None
 
 
-def _lock_name(spec: ReportSpec, key: PartitionKey) -> str:
+def _lock_name(spec: ReportSpec, key: ResultKey) -> str:
     return f"load:{RESULTS_SCHEMA}.{spec.name}:{key.instance_id}:{key.week_start}:{key.window_end.isoformat()}"
 
 
-def partition_row_count(engine: Engine, spec: ReportSpec, key: PartitionKey) -> int:
+def partition_row_count(engine: Engine, spec: ReportSpec, key: ResultKey) -> int:
     """Rows stored for the partition (0 when the report's table does not exist yet)."""
     raw = engine.raw_connection()
     try:

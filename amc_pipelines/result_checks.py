@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from amc_pipelines.catalog import ReportSpec
-    from amc_pipelines.loading import PartitionKey
+    from amc_pipelines.partitions import ResultKey
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def _connection(engine: Engine) -> Iterator[Connection]:
         raw.close()
 
 
-def _partition_filter(key: PartitionKey) -> tuple[sql.SQL, tuple[Any, ...]]:
+def _partition_filter(key: ResultKey) -> tuple[sql.SQL, tuple[Any, ...]]:
     return (sql.SQL("instance_id = %s AND week_start = %s AND window_end = %s"),
             (key.instance_id, key.week_start, key.window_end))
 
@@ -69,7 +69,7 @@ def schema_differences(engine: Engine, spec: ReportSpec) -> list[str]:
     return problems
 
 
-def duplicate_keys(engine: Engine, spec: ReportSpec, key: PartitionKey) -> DuplicateKeys:
+def duplicate_keys(engine: Engine, spec: ReportSpec, key: ResultKey) -> DuplicateKeys:
     """Dimension-column combinations appearing more than once in the partition (no dimensions: more than one row)."""
     names = [c.name for c in spec.dimension_columns]
     where, values = _partition_filter(key)
@@ -84,7 +84,7 @@ def duplicate_keys(engine: Engine, spec: ReportSpec, key: PartitionKey) -> Dupli
     return DuplicateKeys(groups=len(rows), examples=examples)
 
 
-def privacy_filtered_rows(engine: Engine, spec: ReportSpec, key: PartitionKey) -> int | None:
+def privacy_filtered_rows(engine: Engine, spec: ReportSpec, key: ResultKey) -> int | None:
     """Rows of the partition that AMC flagged as under their aggregation threshold, or None when the
     report has no discriminator column and AMC cannot say (REMOVE_ROWS drops such rows silently)."""
     column = spec.privacy.discriminator_column
@@ -102,7 +102,7 @@ def _plain(value: Any) -> Any:
     return value if value is None or isinstance(value, str | int | float | bool) else str(value)
 
 
-def preview_rows(engine: Engine, spec: ReportSpec, key: PartitionKey, *, limit: int = 10) -> list[tuple[Any, ...]]:
+def preview_rows(engine: Engine, spec: ReportSpec, key: ResultKey, *, limit: int = 10) -> list[tuple[Any, ...]]:
     """The partition's first ``limit`` rows in the spec's column order, sorted by the dimensions."""
     names = spec.column_names
     order = [c.name for c in spec.dimension_columns] or names

@@ -12,13 +12,14 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from amc_pipelines import clock
-from amc_pipelines.ledger import ExecutionKey
+from amc_pipelines.partitions import execution_key
 from amc_pipelines.scheduling import data_lag_hours
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from amc_pipelines.catalog import ReportSpec
+    from amc_pipelines.ledger import ExecutionKey
     from amc_pipelines.params import TimeWindow
     from amc_pipelines.registry import Instance
     from amc_pipelines.settings import Settings
@@ -43,17 +44,7 @@ class RunRequest:
 
     @property
     def key(self) -> ExecutionKey:
-        from amc_pipelines.params import parameters_hash
-
-        return ExecutionKey(
-            instance_id=self.instance.instance_id,
-            report_name=self.report.name,
-            sql_hash=self.report.sql_hash,
-            window_start=self.window.start,
-            window_end=self.window.end,
-            timezone=self.window.timezone,
-            parameters_hash=parameters_hash(self.parameters),
-        )
+        return execution_key(self.report, self.instance.instance_id, self.window, self.parameters)
 
 
 def prepare_run(

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from amc_pipelines import clock
+from amc_pipelines.partitions import ReportPartition
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -37,23 +38,6 @@ if TYPE_CHECKING:
 UNLOADED_STATUSES = ("SUBMITTED", "PENDING", "RUNNING", "SUCCEEDED")
 # Dagster's WeeklyPartitionsDefinition day_offset: 0 = Sunday, 1 = Monday.
 _DAY_OFFSETS = {"sunday": 0, "monday": 1}
-
-
-@dataclass(frozen=True, order=True)
-class ReportPartition:
-    """One week x instance partition of one report asset."""
-
-    report: str
-    instance_id: str
-    week: date
-
-    @property
-    def run_key(self) -> str:
-        return f"{self.report}|{self.instance_id}|{self.week.isoformat()}"
-
-    @property
-    def settled_run_key(self) -> str:
-        return f"{self.run_key}|settled"
 
 
 @dataclass(frozen=True)
@@ -171,11 +155,7 @@ def _partition_of(record: ExecutionRecord, catalog: Mapping[str, ReportSpec], de
     spec = catalog.get(record.report_name)
     if spec is None or record.sql_hash != spec.sql_hash or record.parameters_hash != default_hashes[spec.name]:
         return None
-    start = record.window_start
-    is_week = start.time() == datetime.min.time() and record.window_end == start + timedelta(days=7)
-    if not is_week or week_day_offset(week_start) != (start.isoweekday() % 7):
-        return None
-    return ReportPartition(record.report_name, record.instance_id, start.date())
+    return ReportPartition.of_execution(record, week_start=week_start)
 
 
 def _default_hashes(catalog: Mapping[str, ReportSpec]) -> dict[str, str]:

@@ -26,6 +26,7 @@ from amc_pipelines.backfill import backfill_progress, pause_record, progress_bar
 from amc_pipelines.backfill_api import DagsterGraphQL
 from amc_pipelines.commands.backfill import backfill
 from amc_pipelines.db import psycopg2_url
+from amc_pipelines.partitions import ReportPartition
 from amc_pipelines_tests.ledger import conftest as ledger_fixtures
 
 REPO = Path(__file__).resolve().parents[1]
@@ -175,7 +176,8 @@ def test_backfills_launched_paused_resumed_and_cancelled_through_the_webserver(d
     assert env.stats()["executions_created"] == 6
     with dg.DagsterInstance.from_config(str(home)) as instance:
         materialized = instance.get_materialized_partitions(dg.AssetKey(["amc", REPORT]))
-    assert len(materialized) == 6 and {key.split("|")[0] for key in materialized} == set(instance_ids)
+    assert len(materialized) == 6
+    assert {ReportPartition.from_key(REPORT, key).instance_id for key in materialized} == set(instance_ids)
 
     # The same backfill again, cancelled at once: whether or not a run got through, AMC sees nothing new.
     repeat = _started_id(_amc("start", REPORT, "--weeks", "3"))
@@ -248,7 +250,7 @@ def test_a_paused_backfill_refuses_new_submissions_but_not_executions_in_flight(
                            params={}, now=env.clock.now()).key
 
     def refuses(backfill_id: str, week) -> bool:
-        return refuse_if_paused(env.engine, backfill_id, report=REPORT, partition=f"{instance_id}|{week}",
+        return refuse_if_paused(env.engine, backfill_id, partition=ReportPartition(REPORT, instance_id, week),
                                 execution_key=key(week))
 
     record = ledger.record_intent(env.engine, key(in_flight_week), parameters={}, workflow_id="wf")
@@ -258,6 +260,6 @@ def test_a_paused_backfill_refuses_new_submissions_but_not_executions_in_flight(
     assert refuses("bf-paused", new_week)
     assert not refuses("bf-paused", in_flight_week)  # reattaches to AMC's execution: nothing new is submitted
     assert not refuses("bf-running", new_week)  # another backfill goes on
-    assert pause_record(env.engine, "bf-paused").refused == ((REPORT, f"{instance_id}|{new_week}"),)
+    assert pause_record(env.engine, "bf-paused").refused == (ReportPartition(REPORT, instance_id, new_week),)
     pause_backfill(env.engine, "bf-paused")  # paused again: a fresh record
     assert pause_record(env.engine, "bf-paused").refused == ()

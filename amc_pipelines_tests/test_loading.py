@@ -16,12 +16,12 @@ from amc_pipelines.catalog import LOADER_COLUMNS, OutputColumn, ReportSpec
 from amc_pipelines.loading import (
     CHUNK_BYTES,
     LoadError,
-    PartitionKey,
     ResultTableError,
     ensure_result_table,
     load_result_files,
     partition_row_count,
 )
+from amc_pipelines.partitions import ResultKey
 from amc_pipelines.results import PARTITION_COLUMNS, RESULTS_SCHEMA
 
 COLUMNS = [
@@ -35,9 +35,9 @@ COLUMNS = [
     ("first_seen", "timestamp", ""),
 ]
 HEADER = [name for name, _, _ in COLUMNS]
-WEEK = PartitionKey("amc-one", datetime(2025, 1, 6), datetime(2025, 1, 13))
-OTHER_WEEK = PartitionKey("amc-one", datetime(2025, 1, 13), datetime(2025, 1, 20))
-OTHER_INSTANCE = PartitionKey("amc-two", datetime(2025, 1, 6), datetime(2025, 1, 13))
+WEEK = ResultKey("amc-one", datetime(2025, 1, 6), datetime(2025, 1, 13))
+OTHER_WEEK = ResultKey("amc-one", datetime(2025, 1, 13), datetime(2025, 1, 20))
+OTHER_INSTANCE = ResultKey("amc-two", datetime(2025, 1, 6), datetime(2025, 1, 13))
 
 
 def make_spec(tmp_path: Path, columns=COLUMNS, name: str | None = None) -> ReportSpec:
@@ -77,7 +77,7 @@ def sample_rows(count: int, start: int = 0) -> list[list[str]]:
     ]
 
 
-def stored(db_engine, spec: ReportSpec, key: PartitionKey, columns: str = "*") -> list:
+def stored(db_engine, spec: ReportSpec, key: ResultKey, columns: str = "*") -> list:
     with db_engine.connect() as conn:
         return conn.execute(
             text(f'SELECT {columns} FROM {RESULTS_SCHEMA}."{spec.name}" '
@@ -271,7 +271,7 @@ def test_concurrent_first_loads_of_a_new_report_create_its_table_once(db_engine,
     barrier = threading.Barrier(3)
     errors: list[BaseException] = []
 
-    def load(key: PartitionKey) -> None:
+    def load(key: ResultKey) -> None:
         try:
             barrier.wait()
             load_result_files(db_engine, spec, key, [path], amc_execution_id="e")
@@ -360,11 +360,11 @@ def test_row_count_of_a_report_never_loaded_is_zero(db_engine, tmp_path):
     assert partition_row_count(db_engine, make_spec(tmp_path), WEEK) == 0
 
 
-def test_partition_key_takes_naive_local_windows():
+def test_result_key_takes_naive_local_windows():
     from zoneinfo import ZoneInfo
 
     with pytest.raises(ValueError, match="naive local times"):
-        PartitionKey("amc-one", datetime(2025, 1, 6, tzinfo=ZoneInfo("UTC")), datetime(2025, 1, 13))
+        ResultKey("amc-one", datetime(2025, 1, 6, tzinfo=ZoneInfo("UTC")), datetime(2025, 1, 13))
     with pytest.raises(ValueError, match="end after start"):
-        PartitionKey("amc-one", datetime(2025, 1, 13), datetime(2025, 1, 6))
+        ResultKey("amc-one", datetime(2025, 1, 13), datetime(2025, 1, 6))
     assert WEEK.week_start == date(2025, 1, 6)

@@ -6,11 +6,12 @@ from datetime import datetime
 
 from amc_pipelines.catalog import load_catalog
 from amc_pipelines.db import get_engine, upgrade
-from amc_pipelines.loading import PartitionKey, load_result_files
+from amc_pipelines.loading import load_result_files
+from amc_pipelines.partitions import ResultKey
 from amc_pipelines.result_checks import duplicate_keys, markdown_table, preview_rows, schema_differences
 
 SPEC = load_catalog(check_sql=False)["new_to_brand"]  # one dimension: ad_product
-KEY = PartitionKey("amcaaaa000001", datetime(2026, 10, 5), datetime(2026, 10, 12))
+KEY = ResultKey("amcaaaa000001", datetime(2026, 10, 5), datetime(2026, 10, 12))
 
 
 def _load(engine, tmp_path, lines: list[str]) -> None:

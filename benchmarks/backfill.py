@@ -38,7 +38,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from a checkout
 
-from amc_pipelines.backfill_api import RANGE_END_TAG, RANGE_START_TAG  # noqa: E402 - after the path is set
+from amc_pipelines.partitions import (  # noqa: E402 - after the path is set
+    INSTANCE_TAG,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    ReportPartition,
+    key_of_run_tags,
+)
 from benchmarks.host import machine  # noqa: E402
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -96,30 +102,31 @@ def spread(values: list[float]) -> dict[str, float]:
             "min": ordered[0], "max": ordered[-1]}
 
 
-def partition_keys_of_run(run: dict, tags: dict[str, str], planned: dict[str, list[str]]) -> list[str]:
-    """The multi-partition keys (instance|week) a run covered: its partition tag, or its range."""
-    if "dagster/partition" in tags:
-        return [tags["dagster/partition"]]
+def partitions_of_run(report: str, tags: dict[str, str], planned: dict[str, list[date]]) -> list[ReportPartition]:
+    """The partitions of ``report`` a run covered: its partition tags, or its range of one instance's weeks."""
+    key = key_of_run_tags(tags)
+    if key is not None:
+        return [ReportPartition.from_key(report, key)]
     start, end = tags.get(RANGE_START_TAG), tags.get(RANGE_END_TAG)
     if not (start and end):
         return []
-    instance = start.split("|", 1)[0]
-    weeks = sorted(key for key in planned.get(instance, []))
-    return [f"{instance}|{week}" for week in weeks if start.split("|")[1] <= week <= end.split("|")[1]]
+    first, last = ReportPartition.from_key(report, start), ReportPartition.from_key(report, end)
+    return [ReportPartition(report, first.instance_id, week) for week in sorted(planned.get(first.instance_id, []))
+            if first.week <= week <= last.week]
 
 
-def run_overheads(runs: list[dict], ledger_rows: list[dict], planned: dict[str, list[str]]) -> dict:
+def run_overheads(runs: list[dict], ledger_rows: list[dict], planned: dict[str, list[date]]) -> dict:
     """Per run: queued (created -> started: the run queue's limits at work), start (run started ->
     its first AMC submission), finish (last load -> run ended) and the run's time outside AMC
     (run time minus first submission -> last finish seen)."""
-    by_key = {(row["report_name"], f"{row['instance_id']}|{row['window_start'].date().isoformat()}"): row
+    by_key = {ReportPartition(row["report_name"], row["instance_id"], row["window_start"].date()): row
               for row in ledger_rows}
     queued, start, finish, outside, wall = [], [], [], [], []
     for run in runs:
         tags = {tag["key"]: tag["value"] for tag in run["tags"]}
         reports = [key["path"][-1] for key in run.get("assetSelection") or []]
-        rows = [by_key[(report, key)] for report in reports for key in partition_keys_of_run(run, tags, planned)
-                if (report, key) in by_key]
+        rows = [by_key[partition] for report in reports for partition in partitions_of_run(report, tags, planned)
+                if partition in by_key]
         if run["status"] != "SUCCESS" or not rows or not run["startTime"] or not run["endTime"]:
             continue
         submitted = [r["submitted_at"].timestamp() for r in rows if r["submitted_at"]]
@@ -195,7 +202,7 @@ def benchmark(args: argparse.Namespace, database_url: str, work: Path) -> dict:
         instance_ids = register_instances(engine, dataset, args.instances, settings.week_start)
         plans = [plan_backfill(engine, settings, report=report, instance_ids=instance_ids, weeks=args.weeks)
                  for report in args.reports]
-        planned = {i: [w.isoformat() for w in plans[0].weeks[i]] for i in instance_ids}
+        planned = {i: list(plans[0].weeks[i]) for i in instance_ids}
         per_instance = len(args.reports) * args.weeks
         bound = math.ceil(per_instance / AMC_RUNNING_PER_INSTANCE) * float(args.latency)
         result["bound_s"] = bound
@@ -258,7 +265,7 @@ def max_overlap_by_instance(runs: list[dict]) -> dict[str, int]:
     events: dict[str, list[tuple[float, int]]] = {}
     for run in runs:
         tags = {t["key"]: t["value"] for t in run["tags"]}
-        instance = tags.get("dagster/partition/instance")
+        instance = tags.get(INSTANCE_TAG)
         if instance and run["startTime"]:
             events.setdefault(instance, []).extend([(run["startTime"], 1), (run["endTime"] or math.inf, -1)])
     peaks = {}

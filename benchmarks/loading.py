@@ -132,14 +132,15 @@ def worker_ours(database_url: str, files: list[Path], repeats: int) -> dict:
     import statistics
 
     from amc_pipelines.db import get_engine
-    from amc_pipelines.loading import PartitionKey, load_result_files
+    from amc_pipelines.loading import load_result_files
+    from amc_pipelines.partitions import ResultKey
 
     spec = benchmark_spec()
     engine = get_engine(database_url)
     meter = CpuMeter(engine)
     rss_before = _peak_rss_mb()
     instance_id, window_start, window_end = KEY_VALUES
-    keys = [PartitionKey(f"{instance_id}-{i}", window_start, window_end) for i in range(repeats)]
+    keys = [ResultKey(f"{instance_id}-{i}", window_start, window_end) for i in range(repeats)]
     runs = []
     for key in [*keys, keys[0]]:  # the last one replaces a loaded partition
         before = meter.read()

@@ -14,17 +14,12 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from amc_pipelines import clock
+from amc_pipelines.partitions import DIMENSION_TAG_PREFIX, PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
 
 if TYPE_CHECKING:
     from dagster._utils.error import SerializableErrorInfo
 
     from amc_pipelines.notifications import RunFailure
-
-# Dagster's run tags for partitions (dagster._core.storage.tags; not re-exported publicly).
-PARTITION_TAG = "dagster/partition"
-DIMENSION_TAG_PREFIX = "dagster/partition/"
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 @dg.run_failure_sensor(

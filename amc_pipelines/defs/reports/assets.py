@@ -30,6 +30,7 @@ import dagster as dg
 from amc_pipelines.dagster_home import AMC_POOL
 from amc_pipelines.defs.reports.checks import evaluate_checks, report_check_specs
 from amc_pipelines.defs.resources import AmcClientResource, DatabaseResource
+from amc_pipelines.partitions import INSTANCE_DIMENSION, WEEK_DIMENSION, ReportPartition
 
 if TYPE_CHECKING:
     from amc_pipelines.catalog import ReportSpec
@@ -37,8 +38,6 @@ if TYPE_CHECKING:
     from amc_pipelines.settings import Settings
 
 GROUP = "amc_reports"
-WEEK_DIMENSION = "week"
-INSTANCE_DIMENSION = "instance"
 PREVIEW_ROWS = 10
 
 TRANSIENT_RETRY_POLICY = dg.RetryPolicy(
@@ -128,24 +127,23 @@ def _report_asset(spec: ReportSpec, key: dg.AssetKey, schema: dg.TableSchema,
 
 def materialize_partition(context: dg.AssetExecutionContext, spec: ReportSpec, schema: dg.TableSchema,
                           database: DatabaseResource, amc: AmcClientResource) -> dg.MaterializeResult:
-    metadata, check_results = run_partition(context, context.partition_key, spec, schema, database, amc)
+    partition = ReportPartition.from_key(spec.name, context.partition_key)
+    metadata, check_results = run_partition(context, partition, spec, schema, database, amc)
     return dg.MaterializeResult(metadata=metadata, check_results=check_results)
 
 
-def run_partition(context: dg.AssetExecutionContext, partition_key: dg.MultiPartitionKey, spec: ReportSpec,
+def run_partition(context: dg.AssetExecutionContext, partition: ReportPartition, spec: ReportSpec,
                   schema: dg.TableSchema, database: DatabaseResource, amc: AmcClientResource,
                   ) -> tuple[dict[str, object], list[dg.AssetCheckResult]]:
     """Run one week x instance through the ledger; its materialization metadata and check results."""
     # Imported here: every run process loads the code location, only report runs need these.
     from amc_pipelines.backfill import BACKFILL_TAG, paused_message, refuse_if_paused
-    from amc_pipelines.loading import PartitionKey
     from amc_pipelines.result_checks import markdown_table, preview_rows
     from amc_pipelines.results import ResultTableError
     from amc_pipelines.runner import RunFailed, RunInputError, prepare_run, run_report
     from amc_pipelines.settings import get_settings
 
-    keys = partition_key.keys_by_dimension
-    instance_id, week = keys[INSTANCE_DIMENSION], keys[WEEK_DIMENSION]
+    instance_id, week = partition.instance_id, partition.week
     settings = get_settings()
     engine = database.get_engine()
     try:
@@ -155,8 +153,7 @@ def run_partition(context: dg.AssetExecutionContext, partition_key: dg.MultiPart
         raise dg.Failure(description=f"{spec.name}, instance {instance_id}, week {week}: {err}",
                          allow_retries=False) from None
     backfill_id = context.run.tags.get(BACKFILL_TAG)
-    if backfill_id and refuse_if_paused(engine, backfill_id, report=spec.name, partition=str(partition_key),
-                                        execution_key=request.key):
+    if backfill_id and refuse_if_paused(engine, backfill_id, partition=partition, execution_key=request.key):
         raise dg.Failure(description=paused_message(backfill_id), allow_retries=False)
     with amc.open_client(engine) as client:
         try:
@@ -169,14 +166,13 @@ def run_partition(context: dg.AssetExecutionContext, partition_key: dg.MultiPart
             ) from None
         except ResultTableError as err:
             raise dg.Failure(description=str(err), allow_retries=False) from None
-    partition = PartitionKey(instance_id, outcome.window.start, outcome.window.end)
-    preview = preview_rows(engine, spec, partition, limit=PREVIEW_ROWS)
+    preview = preview_rows(engine, spec, partition.result_key, limit=PREVIEW_ROWS)
     context.log.info(f"{spec.name} {instance_id} week {week}: {outcome.rows} rows ({outcome.how}, "
                      f"AMC execution {outcome.amc_execution_id})")
     metadata = outcome_metadata(outcome, schema) | {
         "preview": dg.MetadataValue.md(markdown_table(spec.column_names, preview)),
     }
-    return metadata, evaluate_checks(engine, spec, partition, outcome.rows)
+    return metadata, evaluate_checks(engine, spec, partition.result_key, outcome.rows)
 
 
 def _batched_report_asset(spec: ReportSpec, key: dg.AssetKey, schema: dg.TableSchema,
@@ -219,11 +215,10 @@ def materialize_batch(context: dg.AssetExecutionContext, spec: ReportSpec, schem
     counts a ranged run's logged partitions as done); the step then fails naming the failed weeks."""
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
-    partitions_def = context.assets_def.partitions_def
-    keys = [partitions_def.get_partition_key_from_str(k) for k in context.partition_keys]
+    partitions = [ReportPartition.from_key(spec.name, key) for key in context.partition_keys]
     failures: dict[str, BaseException] = {}
-    with ThreadPoolExecutor(max_workers=len(keys), thread_name_prefix="amc-partition") as pool:
-        futures = {pool.submit(run_partition, context, k, spec, schema, database, amc): str(k) for k in keys}
+    with ThreadPoolExecutor(max_workers=len(partitions), thread_name_prefix="amc-partition") as pool:
+        futures = {pool.submit(run_partition, context, p, spec, schema, database, amc): p.key for p in partitions}
         for future in as_completed(futures):
             try:
                 metadata, _ = future.result()
@@ -235,7 +230,7 @@ def materialize_batch(context: dg.AssetExecutionContext, spec: ReportSpec, schem
                                                       metadata=metadata))
     if failures:
         permanent = all(isinstance(e, dg.Failure) and not e.allow_retries for e in failures.values())
-        raise dg.Failure(description=f"{len(failures)} of {len(keys)} partitions failed: "
+        raise dg.Failure(description=f"{len(failures)} of {len(partitions)} partitions failed: "
                                      + "; ".join(f"{k}: {e}" for k, e in sorted(failures.items())),
                          allow_retries=not permanent)
     yield from ()  # no output: each partition was logged above

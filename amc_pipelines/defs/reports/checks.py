@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from amc_pipelines.catalog import ReportSpec
-    from amc_pipelines.loading import PartitionKey
+    from amc_pipelines.partitions import ResultKey
 
 SCHEMA_CHECK = "schema_matches_spec"
 DUPLICATES_CHECK = "no_duplicate_keys"
@@ -48,7 +48,7 @@ def report_check_specs(key: dg.AssetKey, partitions_def: dg.PartitionsDefinition
     ]
 
 
-def evaluate_checks(engine: Engine, spec: ReportSpec, key: PartitionKey, rows: int) -> list[dg.AssetCheckResult]:
+def evaluate_checks(engine: Engine, spec: ReportSpec, key: ResultKey, rows: int) -> list[dg.AssetCheckResult]:
     from amc_pipelines.result_checks import duplicate_keys, schema_differences
 
     differences = schema_differences(engine, spec)
@@ -71,7 +71,7 @@ def evaluate_checks(engine: Engine, spec: ReportSpec, key: PartitionKey, rows: i
     ]
 
 
-def rows_check(engine: Engine, spec: ReportSpec, key: PartitionKey, rows: int) -> dg.AssetCheckResult:
+def rows_check(engine: Engine, spec: ReportSpec, key: ResultKey, rows: int) -> dg.AssetCheckResult:
     """Rows present: passed. Every row privacy-filtered: passed with a warning that says so. No rows: failed
     with a warning, since AMC gives no reason for an empty result (a warning: it blocks nothing downstream)."""
     from amc_pipelines.result_checks import privacy_filtered_rows

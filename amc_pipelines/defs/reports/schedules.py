@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from amc_pipelines import clock
-from amc_pipelines.defs.reports.assets import INSTANCE_DIMENSION, WEEK_DIMENSION, report_asset_key
+from amc_pipelines.defs.reports.assets import report_asset_key
 from amc_pipelines.defs.resources import DatabaseResource
 
 if TYPE_CHECKING:
     from amc_pipelines.catalog import ReportSpec
-    from amc_pipelines.scheduling import ReportPartition
+    from amc_pipelines.partitions import ReportPartition
 
 HOURLY = "0 * * * *"
 SETTLE_CRON = "0 7 * * *"  # daily; a week settles on one day, and waiting a day more costs nothing
@@ -36,16 +36,9 @@ _IN_PROGRESS = [
 ]
 
 
-def partition_key(partition: ReportPartition) -> dg.MultiPartitionKey:
-    return dg.MultiPartitionKey({WEEK_DIMENSION: partition.week.isoformat(), INSTANCE_DIMENSION: partition.instance_id})
-
-
 def partition_in_progress(instance: dg.DagsterInstance, partition: ReportPartition) -> bool:
     """Whether a queued or running Dagster run covers this report's week x instance partition."""
-    runs = instance.get_runs(dg.RunsFilter(statuses=_IN_PROGRESS, tags={
-        f"dagster/partition/{INSTANCE_DIMENSION}": partition.instance_id,
-        f"dagster/partition/{WEEK_DIMENSION}": partition.week.isoformat(),
-    }))
+    runs = instance.get_runs(dg.RunsFilter(statuses=_IN_PROGRESS, tags=partition.run_tags))
     key = report_asset_key(partition.report)
     return any(run.asset_selection is None or key in run.asset_selection for run in runs)
 
@@ -96,7 +89,7 @@ def build_report_schedule(spec: ReportSpec) -> dg.ScheduleDefinition:
             if partition.instance_id not in present:
                 context.log.info(f"{partition.instance_id}: not in amc_instances yet (the instance sync adds it)")
                 continue
-            requests.append(dg.RunRequest(run_key=partition.run_key, partition_key=partition_key(partition)))
+            requests.append(dg.RunRequest(run_key=partition.run_key, partition_key=partition.dagster_key()))
         if not requests:
             return dg.SkipReason(f"no instance is due for {spec.name} at {tick.isoformat()}")
         return requests
@@ -136,7 +129,7 @@ def build_settle_schedule(catalog: dict[str, ReportSpec]) -> dg.ScheduleDefiniti
                 continue
             if partition_in_progress(context.instance, partition):
                 continue  # that run sees the settled window and re-collects
-            requests.append(dg.RunRequest(run_key=partition.settled_run_key, partition_key=partition_key(partition),
+            requests.append(dg.RunRequest(run_key=partition.settled_run_key, partition_key=partition.dagster_key(),
                                           asset_selection=[report_asset_key(partition.report)]))
         return requests or dg.SkipReason("no provisional week has settled")
 

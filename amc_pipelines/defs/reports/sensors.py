@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from amc_pipelines.defs.reports.assets import report_asset_key
-from amc_pipelines.defs.reports.schedules import known_instances, partition_in_progress, partition_key
+from amc_pipelines.defs.reports.schedules import known_instances, partition_in_progress
 from amc_pipelines.defs.resources import DatabaseResource
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def build_execution_sensor(catalog: dict[str, ReportSpec]) -> dg.SensorDefinitio
                              f"in the ledger (#{found.ledger_id}) and no run is loading it")
             requests.append(dg.RunRequest(
                 run_key=f"{partition.run_key}|{found.amc_execution_id}",
-                partition_key=partition_key(partition),
+                partition_key=partition.dagster_key(),
                 asset_selection=[report_asset_key(partition.report)],
                 tags={"amc/rescued_execution": found.amc_execution_id},
             ))
