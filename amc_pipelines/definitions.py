@@ -11,8 +11,9 @@ defs = dg.Definitions.merge(
     reports.defs,
     dg.Definitions(
         resources={"database": DatabaseResource()},
-        # A report run is one step: the in-process executor saves the ~6 s of a step subprocess per
-        # run (DESIGN 5). Jobs with many parallel steps can set their own executor.
+        # A report run is one step: the in-process executor spares each run a step subprocess that
+        # would import Dagster and load the code location once more (docs/benchmarks.md). Jobs with
+        # many parallel steps can set their own executor.
         executor=dg.in_process_executor,
     ),
 )

@@ -14,9 +14,9 @@ report's result table:
    replaces; concurrent loads of one partition serialise on the lock and leave exactly one copy; a
    failure anywhere rolls back and the previous rows stay.
 
-Why not a temporary staging table and ``INSERT ... SELECT``: measured on 1M campaign rows it
-halved the throughput (57k rows/s): every row was parsed, written and hashed twice. COPY into
-the final table inside the transaction gives the same atomicity.
+Why not a temporary staging table and ``INSERT ... SELECT``: every row was parsed, written and
+hashed twice, and the loading benchmark found it far slower (docs/benchmarks.md, "Loading"). COPY
+into the final table inside the transaction gives the same atomicity.
 
 Checksum: the sum modulo 2**128 of the md5 of every data record as AMC wrote it (header rows and
 line endings excluded), in hex. A sum is independent of row order and of how AMC split the rows

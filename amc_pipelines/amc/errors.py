@@ -7,7 +7,8 @@ import re
 
 import httpx
 
-# AMC puts its failure text in any of these fields (AMC.md section 1); LwA uses OAuth's shape.
+# AMC's documented error bodies put the failure text in any of these fields, depending on the
+# endpoint; LwA uses OAuth's shape (error, error_description).
 _MESSAGE_FIELDS = ("details", "message", "statusReason", "error_description", "errorMessage")
 _S3_CODE = re.compile(r"<Code>([^<]*)</Code>")
 _S3_MESSAGE = re.compile(r"<Message>([^<]*)</Message>")

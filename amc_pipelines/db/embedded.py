@@ -16,7 +16,8 @@ shutdown; the next use starts it again on the same data directory.
 
 Concurrency. Starting is serialised by an exclusive ``flock`` on ``AMC_HOME/postgres.lock``
 (pgserver holds a per-user lock too, but ours also covers stop and stale-pid cleanup). Once the
-server runs, attaching only reads ``postmaster.pid``: no lock is needed and it costs ~1 ms.
+server runs, attaching only reads ``postmaster.pid`` and checks that its process is the postmaster:
+no lock is needed.
 
 Running as root. PostgreSQL refuses to run as root, so pgserver creates a system user
 ``pgserver`` (``useradd``), ``chown``s the data directory to it, runs ``initdb``/``pg_ctl`` as

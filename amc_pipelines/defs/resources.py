@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 
 # URLs migrated by this process: resources are rebuilt for every run, sensor and schedule tick, and
-# checking Alembic each time costs ~0.2 s per tick.
+# checking Alembic each time would open a connection and read the migration scripts on every tick
+# (docs/benchmarks.md has the cost).
 _MIGRATED_URLS: set[str] = set()
 
 

@@ -41,7 +41,7 @@ def amc_run_failure_webhook(context: dg.RunFailureSensorContext) -> dg.SkipReaso
         message = f"AMC_WEBHOOK_URL is not set: no notification sent for failed run {run_id}"
         context.log.info(message)
         return dg.SkipReason(message)
-    # Not a settings field yet: the notification carries a UI link once AMC_DAGSTER_UI_URL exists.
+    # The notification links to the run when AMC_DAGSTER_UI_URL is set.
     failure = describe_failed_run(context, ui_base_url=settings.dagster_ui_url)
     notifier = WebhookNotifier(settings.webhook_url, settings.webhook_secret)
     # A WebhookDeliveryError propagates: Dagster records it on this tick and in the failed run's log.

@@ -1,15 +1,16 @@
 """One asset per catalog report, partitioned by week x AMC instance; each partition runs through the ledger.
 
-Design (issue 4, item 2): one run per partition (no backfill policy, so every run carries its partition tags). Each week x
-instance then has its own run, status, retries and logs in the UI; a failing week fails only its
-run; the per-instance run limit (tag ``dagster/partition/instance``, 10 = AMC's running
-executions per instance) maps one run to one AMC execution slot. The alternative, batched runs
-that submit several weeks and wait for all, saves a run process per week but lets one week's
-failure and the slowest execution hold the whole batch; it is to be measured against this in
-``benchmarks/backfill.py``. For that measurement, ``AMC_BACKFILL_BATCH_SIZE=N`` (read when the
-definitions load; default 1, this design) builds the assets with ``multi_run(N)`` instead: a
-backfill run then covers up to N weeks of one instance and keeps their N AMC executions in flight
-at once (:func:`materialize_batch`).
+Design (issue 4, item 2): one run per partition (no backfill policy, so every run carries its
+partition tags). Each week x instance then has its own run, status, retries, checks and logs in the
+UI; a failing week fails only its run; one run holds one AMC execution, so the per-instance run
+limit on the tag ``dagster/partition/instance`` (``dagster_home.py``: AMC's running executions plus
+those allowed to wait in AMC's queue) bounds what each instance has at AMC. The alternative, batched
+runs that submit several weeks and wait for all, saves a run process per week but lets one week's
+failure and the slowest execution hold the whole batch, and gives up per-week checks and the
+per-instance limit; ``benchmarks/backfill.py`` measured both (docs/benchmarks.md) and this design
+stays. For that benchmark, ``AMC_BACKFILL_BATCH_SIZE=N`` (read when the definitions load; default 1,
+this design) builds the assets with ``multi_run(N)`` instead: a backfill run then covers up to N
+weeks of one instance and keeps their N AMC executions in flight at once (:func:`materialize_batch`).
 
 Errors: a user error (week not collectable yet, out of retention, disabled or unknown instance,
 bad parameter), an AMC REJECTED query, an execution AMC keeps failing, and a result table that
