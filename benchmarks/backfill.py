@@ -39,6 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from a checkout
 
 from amc_pipelines.partitions import (  # noqa: E402 - after the path is set
+    INSTANCE_DIMENSION,
     INSTANCE_TAG,
     RANGE_END_TAG,
     RANGE_START_TAG,
@@ -211,7 +212,7 @@ def benchmark(args: argparse.Namespace, database_url: str, work: Path) -> dict:
         with DagsterDeployment(work / "dagster-home", env, instance_settings=dagster_settings) as deployment:
             result["deployment_start_s"] = time.perf_counter() - began
             for report in args.reports:
-                deployment.wait_for_partitions(report, "instance", instance_ids)
+                deployment.wait_for_partitions(report, INSTANCE_DIMENSION, instance_ids)
             result["idle_deployment_rss_mb"], result["idle_processes"], _ = sampler.sample()
             print(f"deployment up in {result['deployment_start_s']:.1f} s ({result['idle_deployment_rss_mb']:.0f} MB, "
                   f"{result['idle_processes']} processes); launching {sum(len(p.partition_keys) for p in plans)} "
