@@ -40,11 +40,14 @@ test: install postgres chromium
 lint: install
 	$(BIN)/ruff check amc_pipelines amc_pipelines_tests benchmarks
 
+# `make dev` and `make demo` run the same deployment on AMC_HOME/dagster (amc_pipelines/deployment/):
+# the AMC sandbox, a code server, the webserver and the daemon, Postgres storage. dev runs until
+# Ctrl-C; demo runs two backfills and stops. DAGSTER_PORT=N: another port for the UI.
 dev: install
-	./scripts/dev.sh
+	$(BIN)/amc dagster dev $(if $(DAGSTER_PORT),--port $(DAGSTER_PORT))
 
 demo: install
-	./scripts/demo.sh
+	$(BIN)/amc dagster demo $(if $(DAGSTER_PORT),--port $(DAGSTER_PORT))
 
 bench: install
 	$(BIN)/python benchmarks/sandbox.py

@@ -1,9 +1,14 @@
-"""The Dagster instance settings of this project, and the ``dagster.yaml`` written for ``dagster dev``.
+"""The Dagster instance of this project: where it lives and what its ``dagster.yaml`` says.
 
-:data:`INSTANCE_SETTINGS` is the one source of the run queue, per-instance tag limit, ``amc``
-pool, run monitoring and run retries. :func:`write_dagster_yaml` writes it under
-``DAGSTER_HOME`` (``amc dagster init``); ``deploy/dagster.yaml`` repeats it next to its Postgres
-storage, with comments, and a test keeps the two equal. No Dagster import here.
+One Dagster home per ``AMC_HOME``: :func:`dagster_home` (``AMC_HOME/dagster``) is where ``make
+demo``, ``make dev``, ``amc dagster init`` and ``amc backfill`` (to find the running webserver) all
+look, with Dagster's runs, events and schedules in Postgres (dagster-postgres) on the project's
+database server, so what one of them did is what the others show.
+
+:data:`INSTANCE_SETTINGS` is the one source of the run queue, per-instance run limit, ``amc`` pool
+granularity, run monitoring and run retries. :func:`write_dagster_yaml` writes it with Postgres
+storage; ``deploy/dagster.yaml`` repeats it, with comments, and a test keeps the two equal. No
+Dagster import here.
 
 Why these values:
 
@@ -18,15 +23,17 @@ Why these values:
   docs/benchmarks.md). 10 ahead, because a wave of 10 executions tends to end together and only as
   many queued executions as slots cover it. AMC, not Dagster, keeps the 10-running limit; the tag
   limit bounds what waits in AMC's queue. The limit is per unique value of
-  ``dagster/partition/instance`` (Dagster puts that tag on every run of a week x instance
-  partition: backfills, schedules, sensors, the UI) and of ``amc/instance`` (for runs that name
-  their instance without being partitioned by it).
+  ``dagster/partition/instance``, which Dagster puts on every run of a week x instance partition
+  (backfills, schedules, sensors, the UI); every AMC run of this code location is such a run.
 - ``max_concurrent_runs`` bounds the whole deployment, whatever the number of instances: each run
   is a process of ~150 MB (45 are ~6.6 GB), and what this deployment has in flight stays far below
   AMC's 200 executions per account. One instance can use 20 of them; three get 15 each on average.
-- The ``amc`` pool (assets declare ``pool="amc"``) caps AMC work across all instances and can be
-  lowered at run time without a redeploy: ``dagster instance concurrency set amc N``. Granularity
-  ``run``: a run whose pool is full stays queued instead of starting a process that would only wait.
+- The ``amc`` pool (report assets declare ``pool="amc"``) has no limit of its own: every run of
+  the code location is in it, so any default would only repeat ``max_concurrent_runs``. It is the
+  knob for capping AMC work across all instances at run time, without a redeploy:
+  ``dagster instance concurrency set amc N``. Granularity ``run``: a run counts one slot from
+  dequeue to end, and a run whose pool is full stays queued instead of starting a process that
+  would only wait.
 - Run monitoring fails runs stuck starting or cancelling, ends runs older than
   ``max_runtime_seconds`` (AMC's default execution timeout is 6 h; with Dagster's default run
   launcher a run whose process died is only noticed this way) and frees pool slots of ended runs.
@@ -41,23 +48,33 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from amc_pipelines.settings import Settings
 
 MAX_RUNNING_PER_INSTANCE = 10  # AMC's limit of RUNNING executions per instance
 PENDING_AHEAD_PER_INSTANCE = 10  # executions allowed to wait in AMC's queue, by measurement
 MAX_CONCURRENT_RUNS = 45  # the whole deployment: memory (~150 MB a run) and AMC's per-account limit
-INSTANCE_TAG = "amc/instance"
 INSTANCE_PARTITION_TAG = "dagster/partition/instance"
 AMC_POOL = "amc"
 DAGSTER_PG_URL_ENV = "AMC_DAGSTER_PG_URL"
 
 
-def instance_settings(*, pending_ahead: int = PENDING_AHEAD_PER_INSTANCE) -> dict[str, Any]:
+def dagster_home(settings: Settings) -> Path:
+    """The one Dagster home of an AMC_HOME: ``make demo``, ``make dev`` and ``amc backfill`` share it."""
+    return settings.home / "dagster"
+
+
+def instance_settings(*, pending_ahead: int = PENDING_AHEAD_PER_INSTANCE,
+                      runs_per_instance: int | None = None) -> dict[str, Any]:
     """Every setting of the instance file but storage. ``pending_ahead`` other than the default is
-    for measuring (``benchmarks/backfill.py --pending-ahead``)."""
-    runs_per_instance = MAX_RUNNING_PER_INSTANCE + pending_ahead
+    for measuring (``benchmarks/backfill.py --pending-ahead``); ``runs_per_instance`` replaces the
+    whole per-instance limit (AMC's 10 + ``pending_ahead``), for a test that must see it bind."""
+    if runs_per_instance is None:
+        runs_per_instance = MAX_RUNNING_PER_INSTANCE + pending_ahead
     return {
         "run_queue": {
             # The code server may be restarting (reload, deploy) when a run is dequeued: try again.
@@ -74,11 +91,11 @@ def instance_settings(*, pending_ahead: int = PENDING_AHEAD_PER_INSTANCE) -> dic
             "runs": {
                 "max_concurrent_runs": MAX_CONCURRENT_RUNS,
                 "tag_concurrency_limits": [
-                    {"key": key, "value": {"applyLimitPerUniqueValue": True}, "limit": runs_per_instance}
-                    for key in (INSTANCE_PARTITION_TAG, INSTANCE_TAG)
+                    {"key": INSTANCE_PARTITION_TAG, "value": {"applyLimitPerUniqueValue": True},
+                     "limit": runs_per_instance},
                 ],
             },
-            "pools": {"default_limit": MAX_CONCURRENT_RUNS, "granularity": "run"},
+            "pools": {"granularity": "run"},
         },
         "run_monitoring": {
             "enabled": True,
@@ -99,31 +116,25 @@ def instance_settings(*, pending_ahead: int = PENDING_AHEAD_PER_INSTANCE) -> dic
 INSTANCE_SETTINGS: dict[str, Any] = instance_settings()
 
 _HEADER = """\
-# Generated by `amc dagster init` from amc_pipelines/dagster_home.py: edits are overwritten.
+# Written by amc_pipelines/dagster_home.py (make dev, make demo, amc dagster init): edits are overwritten.
 # The same limits as deploy/dagster.yaml; storage: {storage}.
 """
 
 
-def dagster_config(*, postgres_url: str | dict[str, str] | None,
-                   settings: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The instance config: ``settings`` (default :data:`INSTANCE_SETTINGS`) plus storage.
+def dagster_config(*, postgres_url: str | dict[str, str], settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The instance config: dagster-postgres storage plus ``settings`` (default :data:`INSTANCE_SETTINGS`).
 
-    ``postgres_url`` None: Dagster's default SQLite storage under DAGSTER_HOME (``dagster dev``,
-    DESIGN 3.1). A string: dagster-postgres at that ``postgresql+psycopg2://`` URL. A mapping such as
-    ``{"env": "AMC_DAGSTER_PG_URL"}``: the URL is read from that variable when Dagster starts.
+    ``postgres_url`` is a ``postgresql+psycopg2://`` URL, or a mapping such as
+    ``{"env": "AMC_DAGSTER_PG_URL"}``: the URL is then read from that variable when Dagster starts.
     """
-    config = copy.deepcopy(INSTANCE_SETTINGS if settings is None else settings)
-    if postgres_url is not None:
-        config = {"storage": {"postgres": {"postgres_url": postgres_url}}, **config}
-    return config
+    settings = copy.deepcopy(INSTANCE_SETTINGS if settings is None else settings)
+    return {"storage": {"postgres": {"postgres_url": postgres_url}}, **settings}
 
 
-def render_dagster_yaml(*, postgres_url: str | None, settings: dict[str, Any] | None = None) -> str:
+def render_dagster_yaml(*, postgres_url: str, settings: dict[str, Any] | None = None) -> str:
     """The text of a ``dagster.yaml``. A URL with a password is not written to disk: the file
     then reads it from ``AMC_DAGSTER_PG_URL`` (see :func:`url_has_password`)."""
-    if postgres_url is None:
-        storage, value = "SQLite under DAGSTER_HOME", None
-    elif url_has_password(postgres_url):
+    if url_has_password(postgres_url):
         storage, value = f"Postgres, URL from ${DAGSTER_PG_URL_ENV}", {"env": DAGSTER_PG_URL_ENV}
     else:
         storage, value = "Postgres (dagster-postgres)", postgres_url
@@ -131,8 +142,7 @@ def render_dagster_yaml(*, postgres_url: str | None, settings: dict[str, Any] | 
     return _HEADER.format(storage=storage) + body
 
 
-def write_dagster_yaml(dagster_home: Path, *, postgres_url: str | None,
-                       settings: dict[str, Any] | None = None) -> bool:
+def write_dagster_yaml(dagster_home: Path, *, postgres_url: str, settings: dict[str, Any] | None = None) -> bool:
     """Write ``dagster_home/dagster.yaml``; returns False when it already had this content."""
     dagster_home.mkdir(parents=True, exist_ok=True)
     target = dagster_home / "dagster.yaml"

@@ -1,5 +1,6 @@
 """Dagster instance files: the generated dagster.yaml and deploy/dagster.yaml load as real
-instances, carry the same limits, and dagster-postgres works on the project's database."""
+instances, carry the same limits, dagster-postgres works on the project's database, and the `amc`
+pool limits runs once an operator sets it."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ from amc_pipelines.dagster_home import (
     DAGSTER_PG_URL_ENV,
     INSTANCE_PARTITION_TAG,
     INSTANCE_SETTINGS,
-    INSTANCE_TAG,
     MAX_RUNNING_PER_INSTANCE,
     PENDING_AHEAD_PER_INSTANCE,
+    dagster_home,
     render_dagster_yaml,
     url_has_password,
     write_dagster_yaml,
@@ -40,33 +41,21 @@ def _assert_project_limits(instance: dg.DagsterInstance) -> None:
     queue = config.run_queue_config
     assert queue is not None, "runs must go through the QueuedRunCoordinator"
     assert queue.max_concurrent_runs == INSTANCE_SETTINGS["concurrency"]["runs"]["max_concurrent_runs"]
-    limits = {limit["key"]: limit for limit in queue.tag_concurrency_limits}
-    for key in (INSTANCE_PARTITION_TAG, INSTANCE_TAG):
-        # AMC's 10 running executions plus a few that wait in AMC's own queue.
-        assert limits[key]["limit"] == MAX_RUNNING_PER_INSTANCE + PENDING_AHEAD_PER_INSTANCE
-        assert MAX_RUNNING_PER_INSTANCE == 10 and 0 <= PENDING_AHEAD_PER_INSTANCE <= 10
-        assert limits[key]["value"] == {"applyLimitPerUniqueValue": True}
+    (limit,) = queue.tag_concurrency_limits  # the only tag every AMC run carries
+    assert limit["key"] == INSTANCE_PARTITION_TAG
+    # AMC's 10 running executions plus a few that wait in AMC's own queue.
+    assert limit["limit"] == MAX_RUNNING_PER_INSTANCE + PENDING_AHEAD_PER_INSTANCE
+    assert MAX_RUNNING_PER_INSTANCE == 10 and 0 <= PENDING_AHEAD_PER_INSTANCE <= 10
+    assert limit["value"] == {"applyLimitPerUniqueValue": True}
     assert queue.should_block_op_concurrency_limited_runs  # pools are enforced by the queue
     assert config.pool_config.pool_granularity.value == "run"
-    assert config.pool_config.default_pool_limit == INSTANCE_SETTINGS["concurrency"]["pools"]["default_limit"]
+    # No default: every run is in the `amc` pool, so one would only repeat max_concurrent_runs.
+    assert config.pool_config.default_pool_limit is None
     assert instance.run_monitoring_enabled
     assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] > 0
     assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
     assert instance.run_retries_retry_on_asset_or_op_failure is False
     assert instance.get_settings("telemetry") == {"enabled": False}
-
-
-def test_generated_yaml_is_a_sqlite_instance_with_the_project_limits(tmp_path: Path) -> None:
-    home = tmp_path / "dagster_home"
-    assert write_dagster_yaml(home, postgres_url=None) is True
-    assert write_dagster_yaml(home, postgres_url=None) is False  # same content: left alone
-
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        _assert_project_limits(instance)
-        assert type(instance.run_storage).__name__ == "SqliteRunStorage"
-        # An operator can lower the `amc` pool at run time (what `dagster instance concurrency set` does).
-        instance.event_log_storage.set_concurrency_slots(AMC_POOL, 12)
-        assert instance.event_log_storage.get_concurrency_info(AMC_POOL).slot_count == 12
 
 
 def test_generated_yaml_on_postgres_uses_the_project_database(tmp_path: Path, make_database) -> None:
@@ -77,6 +66,8 @@ def test_generated_yaml_on_postgres_uses_the_project_database(tmp_path: Path, ma
     assert yaml.safe_load((home / "dagster.yaml").read_text())["storage"]["postgres"]["postgres_url"].startswith(
         "postgresql+psycopg2://"
     )
+
+    assert write_dagster_yaml(home, postgres_url=psycopg2_url(url)) is False  # same content: left alone
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
         _assert_project_limits(instance)
@@ -130,20 +121,52 @@ def test_env_example_lists_every_setting_and_parses() -> None:
     assert settings.database_url is not None and settings.webhook_url is None
 
 
-def test_cli_init_writes_the_file_and_reports_it(amc_env: Settings) -> None:
+def test_cli_init_writes_the_postgres_file_into_the_one_dagster_home(amc_env: Settings) -> None:
     runner = CliRunner()
     first = runner.invoke(dagster_group, ["init"])
     assert first.exit_code == 0, first.output
-    target = amc_env.home / "dagster" / "dagster.yaml"
-    assert f"{target}: written (SQLite storage)" in first.output
-    assert yaml.safe_load(target.read_text()) == INSTANCE_SETTINGS
+    target = dagster_home(amc_env) / "dagster.yaml"
+    assert target == amc_env.home / "dagster" / "dagster.yaml"
+    assert f"{target}: written (Postgres at postgresql+psycopg2://" in first.output
+    config = yaml.safe_load(target.read_text())
+    written = config.pop("storage")["postgres"]["postgres_url"]
+    wanted = psycopg2_url(amc_env.database_url)
+    assert written == ({"env": DAGSTER_PG_URL_ENV} if url_has_password(wanted) else wanted)
+    assert config == INSTANCE_SETTINGS
 
     again = runner.invoke(dagster_group, ["init"])
     assert "already up to date" in again.output
 
-    with_postgres = runner.invoke(dagster_group, ["init", "--postgres"])
-    assert with_postgres.exit_code == 0, with_postgres.output
-    assert "written (Postgres at postgresql+psycopg2://" in with_postgres.output
-    written = yaml.safe_load(target.read_text())["storage"]["postgres"]["postgres_url"]
-    wanted = psycopg2_url(amc_env.database_url)
-    assert written == ({"env": DAGSTER_PG_URL_ENV} if url_has_password(wanted) else wanted)
+
+def test_amc_pool_limits_runs_only_once_an_operator_sets_it(tmp_path: Path, make_database) -> None:
+    """What the run queue decides for a queued run of the `amc` pool while another one is in
+    progress: nothing holds it back by default, and `dagster instance concurrency set amc 1` does."""
+    from dagster._core.execution.api import create_execution_plan
+    from dagster._core.op_concurrency_limits_counter import GlobalOpConcurrencyLimitsCounter
+
+    url = make_database()
+    home = tmp_path / "dagster_home"
+    write_dagster_yaml(home, postgres_url=psycopg2_url(url))
+    job = dg.Definitions(assets=[pool_probe], jobs=[dg.define_asset_job("probe", [pool_probe])]).resolve_job_def("probe")
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        def run(status: dg.DagsterRunStatus) -> dg.DagsterRun:
+            return instance.create_run_for_job(job, execution_plan=create_execution_plan(job), status=status)
+
+        in_progress = run(dg.DagsterRunStatus.STARTED)
+        queued = run(dg.DagsterRunStatus.NOT_STARTED)  # as the queue sees it (QUEUED needs a code location)
+        assert queued.run_op_concurrency.all_pools == {AMC_POOL}
+
+        def blocked() -> bool:
+            storage = instance.event_log_storage
+            counter = GlobalOpConcurrencyLimitsCounter(
+                instance, [queued], instance.get_run_records(dg.RunsFilter(run_ids=[in_progress.run_id])),
+                concurrency_keys=storage.get_concurrency_keys(), pool_limits=storage.get_pool_limits(),
+                pool_granularity=instance.get_concurrency_config().pool_config.pool_granularity)
+            return counter.is_blocked(queued)
+
+        assert not blocked()  # no default limit: the pool costs nothing until it is set
+        instance.event_log_storage.set_concurrency_slots(AMC_POOL, 1)  # `dagster instance concurrency set amc 1`
+        assert blocked()  # granularity run: the run in progress holds the one slot
+        instance.event_log_storage.set_concurrency_slots(AMC_POOL, 2)
+        assert not blocked()

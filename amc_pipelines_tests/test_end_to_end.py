@@ -1,10 +1,21 @@
-"""End to end: a partition backfill launched over GraphQL on a real webserver + daemon, against the AMC sandbox.
+"""End to end: `make demo`, then `make dev` on the same Dagster home, against the AMC sandbox.
 
-One deployment (``dagster-webserver`` and ``dagster-daemon`` in subprocesses, Dagster's storage in
-the test's Postgres database next to the project's tables) runs a 12-week x 2-instance backfill of
-one report plus one week that cannot succeed, then the same backfill again, then a headless
-Chromium screenshot of the asset's Partitions tab. Set ``UPDATE_SCREENSHOTS=1`` to copy the
-screenshot to ``docs/screenshots/``.
+The demo's own logic (:func:`amc_pipelines.deployment.demo.run_demo`: 2 reports x 8 weeks x 2
+instances, 32 partitions) runs on a fresh AMC_HOME in :class:`LocalDeployment`, the deployment that
+`make demo` and `make dev` both run (a code server, the webserver and the daemon in subprocesses,
+Dagster's storage in the test's Postgres database next to the project's tables). Then the dev
+deployment starts on the same Dagster home and must show, over the UI's GraphQL, what the demo did:
+32 materialized partitions, both backfills COMPLETED_SUCCESS, every run and check result. While it
+runs, a second `amc dagster dev` is refused with what runs, `amc backfill status` finds its
+webserver, a backfill over loaded weeks plus one week inside its instance's data lag creates no AMC
+execution and fails that week alone, and headless Chromium screenshots the Partitions tab (set
+``UPDATE_SCREENSHOTS=1`` to copy it to ``docs/screenshots/``). Every assertion about runs and
+partitions comes before the screenshot, which alone may skip (no Chromium outside CI).
+
+The per-instance run limit is lowered to :data:`RUNS_PER_INSTANCE` for this test: the project's 20
+would never bind on 16 runs per instance, and the sandbox caps AMC at 10 running whatever Dagster
+does. With 3, the runs' own records must show Dagster holding each instance to 3 runs in flight,
+and the sandbox must never have seen more than 3 of an instance's executions running.
 """
 
 from __future__ import annotations
@@ -14,10 +25,11 @@ import os
 import shutil
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 import zlib
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -25,86 +37,141 @@ import numpy as np
 import pytest
 
 from amc_pipelines.backfill_api import DagsterGraphQL
-from amc_pipelines.dagster_home import DAGSTER_PG_URL_ENV
+from amc_pipelines.dagster_home import DAGSTER_PG_URL_ENV, INSTANCE_PARTITION_TAG, instance_settings
 from amc_pipelines.db import psycopg2_url
-from amc_pipelines.deployment import DagsterDeployment
+from amc_pipelines.defs.reports.checks import DUPLICATES_CHECK, ROWS_CHECK, SCHEMA_CHECK
+from amc_pipelines.deployment.demo import REPORTS, run_demo
+from amc_pipelines.deployment.local import LocalDeployment
+from amc_pipelines.deployment.lock import find_running
 from amc_pipelines.params import latest_collectable_week
 from amc_pipelines.registry import InstanceSpec, add_instance, get_instance, remove_instance
 from amc_pipelines_tests.ledger.conftest import make_ledger_env  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
-REPORT = "campaign_performance"
-ASSET_KEY = ["amc", REPORT]
-WEEKS = 12
+RUNS_PER_INSTANCE = 3
+CHECKS = (SCHEMA_CHECK, DUPLICATES_CHECK, ROWS_CHECK)
 # The second instance's AMC data arrives ten days after a week ends: its newest week under the
-# default 48-hour lag is not collectable yet, a permanent failure raised before any AMC call.
+# default 48-hour lag is not collectable for it, a permanent failure raised before any AMC call.
 LATE_DATA_LAG_HOURS = 240
-BACKFILL_TIMEOUT = 600  # per backfill; a safety net for a loaded machine, not the expected time
+BACKFILL_TIMEOUT = 600  # a safety net for a loaded machine, not the expected time
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+VENV_BIN = Path(sys.executable).parent
+
+_ASSET = """query Asset($key: AssetKeyInput!) { assetNodeOrError(assetKey: $key) { __typename
+  ... on AssetNode { partitionStats { numMaterialized numFailed numMaterializing } } } }"""
+_CHECK_EXECUTIONS = """query Checks($key: AssetKeyInput!, $check: String!) {
+  assetCheckExecutions(assetKey: $key, checkName: $check, limit: 100) { status partition } }"""
+_RUNS = """query Runs($tag: String!) { runsOrError(filter: {tags: [{key: "dagster/backfill", value: $tag}]}) {
+  ... on Runs { results { runId status } } } }"""
 
 
-def test_backfill_through_webserver_and_daemon(make_ledger_env, tmp_path, monkeypatch):  # noqa: F811
+def test_demo_then_dev_on_one_dagster_home(make_ledger_env, clock, tmp_path, monkeypatch):  # noqa: F811
     chromium = shutil.which("chromium")
     if chromium is None and os.environ.get("CI") == "true":
         pytest.fail("chromium is not installed: `make chromium` installs it (apt-get install chromium)")
     env = make_ledger_env(latency="1")  # AMC's 10 running executions per instance (the sandbox default)
-    first, late = (instance.instance_id for instance in env.instances[:2])
-    set_data_lag(env.engine, late, LATE_DATA_LAG_HOURS)
-    now = datetime.now(UTC)
-    newest = {i.instance_id: latest_collectable_week(now=now, timezone=i.timezone, week_start="monday",
-                                                     data_lag_hours=48) for i in env.instances[:2]}
-    # Two weeks back from the newest: collectable under the late instance's lag too.
-    last_week = min(newest.values()) - timedelta(weeks=2)
-    weeks = [(last_week - timedelta(weeks=n)).isoformat() for n in reversed(range(WEEKS))]
-    good = [f"{instance}|{week}" for instance in (first, late) for week in weeks]
-    not_collectable = f"{late}|{newest[late].isoformat()}"
+    first, late = env.instances[:2]
+    set_data_lag(env.engine, late.instance_id, LATE_DATA_LAG_HOURS)
+    now = clock.now()
+    limits = instance_settings(runs_per_instance=RUNS_PER_INSTANCE)
+    log: list[str] = []
 
-    home = tmp_path / "dagster"
+    # -- make demo: a fresh AMC_HOME, 2 reports x 8 weeks x 2 instances ------------------------
+    with LocalDeployment(env.env(), purpose="make demo", port=None, instance_settings=limits, out=log.append) as demo:
+        home = demo.home
+        result = run_demo(demo, instance_ids=[first.instance_id, late.instance_id], now=now, out=log.append)
+    assert home == env.home / "dagster"  # AMC_HOME/dagster: the one Dagster home
+    assert find_running(home) is None, "the demo left its deployment running"
+    assert (result.partitions, result.materialized, result.failed) == (32, 32, 0), "\n".join(log)
+    assert result.rows > 0
+    stats = env.stats()
+    assert stats["executions_created"] == result.executions_created == 32  # one per partition, none twice
+    # What AMC saw: never more of an instance's executions running than Dagster let runs start.
+    assert set(stats["max_running_by_instance"]) == {first.instance_id, late.instance_id}
+    assert max(stats["max_running_by_instance"].values()) <= RUNS_PER_INSTANCE, stats["max_running_by_instance"]
+    backfill_ids = set(result.backfills)
+    plan = next(plan for plan in result.backfills.values() if plan.report == REPORTS[0])
+
     with contextlib.ExitStack() as stack:
-        deployment = stack.enter_context(DagsterDeployment(home, env.env()))
-        api = stack.enter_context(DagsterGraphQL(deployment.url, timeout=60))
-        deployment.wait_for_partitions(REPORT, "instance", [first, late])
-        monkeypatch.setenv("DAGSTER_HOME", str(home))
         monkeypatch.setenv(DAGSTER_PG_URL_ENV, psycopg2_url(env.url))  # read when the URL has a password
         instance = stack.enter_context(dg.DagsterInstance.from_config(str(home)))
+        demo_runs = [run for backfill_id in backfill_ids for run in backfill_runs(instance, backfill_id)]
+        assert len(demo_runs) == 32 and {run.status for run in demo_runs} == {dg.DagsterRunStatus.SUCCESS}
+        # The per-instance run limit, from Dagster's own records: runs in flight (dequeued to ended)
+        # per instance reached the limit and never passed it.
+        assert in_flight_peaks(instance, demo_runs) == {first.instance_id: RUNS_PER_INSTANCE,
+                                                        late.instance_id: RUNS_PER_INSTANCE}
 
-        first_id = api.launch([REPORT], [*good, not_collectable], title="end-to-end backfill")
-        runs = wait_for_backfill(api, instance, first_id)
-        assert instance.get_materialized_partitions(dg.AssetKey(ASSET_KEY)) == set(good)
-        assert failed_partitions(runs) == {not_collectable}
+        # -- make dev on the same home: the UI shows what the demo did ---------------------------
+        dev = stack.enter_context(LocalDeployment(env.env(), purpose="make dev", port=None, instance_settings=limits,
+                                                  out=log.append))
+        assert dev.home == home
+        api = stack.enter_context(DagsterGraphQL(dev.url, timeout=60))
+        for report in REPORTS:
+            stats_ = api.execute(_ASSET, {"key": {"path": ["amc", report]}})["assetNodeOrError"]["partitionStats"]
+            assert stats_ == {"numMaterialized": 16, "numFailed": 0, "numMaterializing": 0}, report
+            for check in CHECKS:  # one result per partition; the row check may warn on an empty week
+                executions = api.execute(_CHECK_EXECUTIONS, {"key": {"path": ["amc", report]}, "check": check})
+                found = {e["partition"]: e["status"] for e in executions["assetCheckExecutions"]}
+                assert len(found) == 16, (report, check, found)
+                allowed = {"SUCCEEDED", "FAILED"} if check == ROWS_CHECK else {"SUCCEEDED"}
+                assert set(found.values()) <= allowed, (report, check, found)
+        assert {info.backfill_id: info.status for info in api.backfills()} == dict.fromkeys(backfill_ids,
+                                                                                         "COMPLETED_SUCCESS")
+        for backfill_id in backfill_ids:
+            runs = api.execute(_RUNS, {"tag": backfill_id})["runsOrError"]["results"]
+            assert len(runs) == 16 and {run["status"] for run in runs} == {"SUCCESS"}
+
+        # One deployment per home: a second `make dev` says what runs instead of failing on a port.
+        again = amc(env, "dagster", "dev")
+        assert again.returncode == 1
+        assert "make dev (pid" in again.stderr and f"is already running on DAGSTER_HOME={home}" in again.stderr
+        assert dev.url in again.stderr and "amc dagster stop" in again.stderr
+        # `amc backfill` finds the webserver of the running deployment, whatever its port.
+        status = amc(env, "backfill", "status")
+        assert status.returncode == 0, status.stderr
+        assert all(backfill_id in status.stdout for backfill_id in backfill_ids)
+
+        # The same weeks again plus one inside its instance's data lag: no new AMC execution, the
+        # loaded weeks are reused and materialized again, the lagging week fails alone.
+        reused = [f"{instance_id}|{week.isoformat()}" for instance_id in plan.instance_ids
+                  for week in plan.weeks[instance_id][-2:]]
+        newest = latest_collectable_week(now=now, timezone=late.timezone, week_start="monday", data_lag_hours=48)
+        lagging = f"{late.instance_id}|{newest.isoformat()}"
+        assert lagging not in plan.partition_keys and newest - plan.weeks[late.instance_id][-1] >= timedelta(weeks=1)
+        second = api.launch([plan.report], [*reused, lagging], title="end-to-end: loaded weeks + one in the data lag")
+        info = wait_for_backfill(api, second)
+        runs = backfill_runs(instance, second)
+        assert info.status == "COMPLETED_FAILED"
+        assert {partition_of(run) for run in runs if run.status == dg.DagsterRunStatus.FAILURE} == {lagging}
+        assert sorted(partition_of(run) for run in runs if run.status == dg.DagsterRunStatus.SUCCESS) \
+            == sorted(reused)
         (failure,) = step_failures(instance, runs)
-        assert "data lag" in failure and newest[late].isoformat() in failure
-        stats = env.stats()
-        assert stats["executions_created"] == len(good)  # the failing week never reached AMC
-        assert set(stats["max_running_by_instance"]) == {first, late}
-        assert all(peak <= 10 for peak in stats["max_running_by_instance"].values())
+        assert "data lag" in failure and newest.isoformat() in failure
+        assert env.stats()["executions_created"] == 32
+        assert {record.asset_materialization.metadata["how"].value
+                for run in runs for record in materializations(instance, plan.report, run.run_id)} == {"reused"}
+        untagged = [run.run_id for run in demo_runs + runs if INSTANCE_PARTITION_TAG not in run.tags]
+        assert not untagged, f"{len(untagged)} backfill runs lack the {INSTANCE_PARTITION_TAG} tag"
 
-        # The same backfill again: every week reuses its loaded execution, and is materialized again.
-        cursor = latest_storage_id(instance)
-        second_id = api.launch([REPORT], [*good, not_collectable], title="end-to-end backfill, again")
-        runs_again = wait_for_backfill(api, instance, second_id)
-        assert env.stats()["executions_created"] == len(good)
-        again = [record for record in materializations_after(instance, cursor)
-                 if record.run_id in {run.run_id for run in runs_again}]
-        assert sorted(record.partition_key for record in again) == sorted(good)
-        assert {record.asset_materialization.metadata["how"].value for record in again} == {"reused"}
-        assert failed_partitions(runs_again) == {not_collectable}
-
-        untagged = [run.run_id for run in runs + runs_again if "dagster/partition/instance" not in run.tags]
         if chromium is None:
-            pytest.skip("the backfill checks passed; the screenshot needs chromium (`make chromium`)")
+            pytest.skip("every deployment check passed; the screenshot needs chromium (`make chromium`)")
         png = tmp_path / "partitions.png"
-        screenshot(chromium, f"{deployment.url}/assets/{'/'.join(ASSET_KEY)}?view=partitions", png)
+        screenshot(chromium, f"{dev.url}/assets/amc/{plan.report}?view=partitions", png)
     colours, ink, green = colour_stats(png_pixels(png.read_bytes()))
     assert colours > 20 and ink > 0.02, f"{png} looks blank: {colours} colours, {ink:.1%} non-white pixels"
     assert green > 100, f"{png} shows no materialized (green) partition: {green} green pixels"
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(png, SCREENSHOTS / "backfill_partitions.png")
-    # Every backfill run carries the instance tag, so the per-instance run limit of
-    # deploy/dagster.yaml (AMC's 10 running executions + 10 waiting in AMC's queue) applies to backfills.
-    assert not untagged, f"{len(untagged)} backfill runs lack the dagster/partition/instance tag"
+
+
+def amc(env, *args: str) -> subprocess.CompletedProcess:
+    """The `amc` command in a process of its own, with the test's AMC_* settings only."""
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith("AMC_")}
+    return subprocess.run([str(VENV_BIN / "amc"), *args], env={**inherited, **env.env()}, capture_output=True,
+                          text=True, timeout=120)
 
 
 def set_data_lag(engine, instance_id: str, hours: int) -> None:
@@ -113,11 +180,15 @@ def set_data_lag(engine, instance_id: str, hours: int) -> None:
     add_instance(engine, InstanceSpec(**{**fields, "data_lag_hours": hours}))
 
 
-def wait_for_backfill(api: DagsterGraphQL, instance: dg.DagsterInstance, backfill_id: str) -> list[dg.DagsterRun]:
+def wait_for_backfill(api: DagsterGraphQL, backfill_id: str):
     deadline = time.monotonic() + BACKFILL_TIMEOUT
-    while not api.backfill(backfill_id).has_ended:
+    while not (info := api.backfill(backfill_id)).has_ended:
         assert time.monotonic() < deadline, f"backfill {backfill_id} still running after {BACKFILL_TIMEOUT} s"
         time.sleep(2)
+    return info
+
+
+def backfill_runs(instance: dg.DagsterInstance, backfill_id: str) -> list[dg.DagsterRun]:
     return list(instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill_id})))
 
 
@@ -125,9 +196,24 @@ def partition_of(run: dg.DagsterRun) -> str:
     return run.tags.get("dagster/partition") or run.tags["dagster/asset_partition_range_start"]
 
 
-def failed_partitions(runs: list[dg.DagsterRun]) -> set[str]:
-    assert all(run.status in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE) for run in runs)
-    return {partition_of(run) for run in runs if run.status == dg.DagsterRunStatus.FAILURE}
+def in_flight_peaks(instance: dg.DagsterInstance, runs: list[dg.DagsterRun]) -> dict[str, int]:
+    """Per instance, the most runs in flight at once: from the run's dequeue (RUN_STARTING, when
+    the queue lets it through) to its end, as the run queue counts them."""
+    points: dict[str, list[tuple[float, int]]] = {}
+    for record in instance.get_run_records(dg.RunsFilter(run_ids=[run.run_id for run in runs])):
+        run = record.dagster_run
+        (starting,) = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.RUN_STARTING).records
+        assert record.end_time is not None, f"run {run.run_id} has not ended"
+        points.setdefault(run.tags[INSTANCE_PARTITION_TAG], []).extend(
+            [(starting.timestamp, 1), (record.end_time, -1)])
+    peaks = {}
+    for instance_id, events in points.items():
+        level = peak = 0
+        for _, step in sorted(events):  # an end before a start at the same moment
+            level += step
+            peak = max(peak, level)
+        peaks[instance_id] = peak
+    return peaks
 
 
 def step_failures(instance: dg.DagsterInstance, runs: list[dg.DagsterRun]) -> list[str]:
@@ -140,14 +226,9 @@ def step_failures(instance: dg.DagsterInstance, runs: list[dg.DagsterRun]) -> li
     return messages
 
 
-def latest_storage_id(instance: dg.DagsterInstance) -> int:
-    records = instance.fetch_materializations(dg.AssetKey(ASSET_KEY), limit=1).records
-    return records[0].storage_id if records else 0
-
-
-def materializations_after(instance: dg.DagsterInstance, storage_id: int) -> list[dg.EventLogRecord]:
-    selection = dg.AssetRecordsFilter(asset_key=dg.AssetKey(ASSET_KEY), after_storage_id=storage_id)
-    return list(instance.fetch_materializations(selection, limit=1000).records)
+def materializations(instance: dg.DagsterInstance, report: str, run_id: str) -> list[dg.EventLogRecord]:
+    records = instance.fetch_materializations(dg.AssetKey(["amc", report]), limit=1000).records
+    return [record for record in records if record.run_id == run_id]
 
 
 def screenshot(chromium: str, url: str, target: Path) -> None:

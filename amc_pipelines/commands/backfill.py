@@ -8,15 +8,29 @@ from amc_pipelines.commands.db import CommandError, load_settings, migrated_url
 
 _URL_OPTION = click.option(
     "--dagster-url", default=None, metavar="URL",
-    help="The Dagster webserver (default: AMC_DAGSTER_UI_URL, else http://127.0.0.1:3000).",
+    help="The Dagster webserver (default: AMC_DAGSTER_UI_URL, else the UI of the deployment running on "
+         "AMC_HOME/dagster (make dev, make demo), else http://127.0.0.1:3000).",
 )
 
 
 def _api(dagster_url: str | None):
-    from amc_pipelines.backfill import DEFAULT_DAGSTER_URL
     from amc_pipelines.backfill_api import DagsterGraphQL
 
-    return DagsterGraphQL(dagster_url or load_settings().dagster_ui_url or DEFAULT_DAGSTER_URL)
+    return DagsterGraphQL(dagster_url or _webserver_url())
+
+
+def _webserver_url() -> str:
+    """AMC_DAGSTER_UI_URL; else the webserver of the deployment holding this AMC_HOME's Dagster home,
+    whatever its port; else Dagster's default address."""
+    from amc_pipelines.backfill import DEFAULT_DAGSTER_URL
+    from amc_pipelines.dagster_home import dagster_home
+    from amc_pipelines.deployment.lock import find_running
+
+    settings = load_settings()
+    if settings.dagster_ui_url:
+        return settings.dagster_ui_url
+    running = find_running(dagster_home(settings))
+    return running.url if running is not None and running.url else DEFAULT_DAGSTER_URL
 
 
 def _engine():

@@ -1,7 +1,8 @@
-"""A local Dagster deployment in subprocesses: a code server, ``dagster-webserver`` and ``dagster-daemon`` on Postgres.
+"""A Dagster deployment in subprocesses: a code server, ``dagster-webserver`` and ``dagster-daemon`` on Postgres.
 
-What ``make demo``, the end-to-end test and the backfill benchmark run against: the same three
-processes a real deployment runs (``deploy/``), sharing one ``DAGSTER_HOME`` whose ``dagster.yaml``
+What ``make dev``, ``make demo`` (through :mod:`amc_pipelines.deployment.local`), the end-to-end
+test and the backfill benchmark run: the same three processes a real deployment runs (``deploy/``),
+sharing one ``DAGSTER_HOME`` whose ``dagster.yaml``
 keeps runs, events and schedules in Postgres (dagster-postgres) with the project's run limits
 (:mod:`amc_pipelines.dagster_home`). Runs are queued by the webserver, dequeued by the daemon's run
 coordinator under the per-instance tag limit and started as run processes by the code server:
@@ -24,8 +25,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
@@ -34,7 +36,7 @@ import httpx
 
 from amc_pipelines.backfill_api import DagsterApiError, DagsterGraphQL
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 DEFINITIONS_MODULE = "amc_pipelines.definitions"
 LOCATION_NAME = "amc_pipelines"
 STOP_GRACE_SECONDS = 20.0
@@ -73,12 +75,15 @@ class DagsterDeployment:
     Dagster's storage is ``storage_url`` (default: the project database of ``env``; Dagster's tables
     live in ``public``, the project's in ``amc`` and ``amc_results``). Logs go to ``home/process-logs``.
     ``instance_settings`` replaces the project's run limits (:func:`dagster_home.instance_settings`),
-    for measuring other values; ``module`` is the code location's module.
+    for measuring other values; ``module`` is the code location's module. ``pass_fds`` are handed
+    down to the three processes (the Dagster home's lock, :mod:`amc_pipelines.deployment.lock`, so
+    it stays held while any of them lives).
     """
 
     def __init__(self, dagster_home: Path, env: Mapping[str, str], webserver_port: int | None = None, *,
                  storage_url: str | None = None, module: str = DEFINITIONS_MODULE,
-                 instance_settings: dict[str, Any] | None = None, start_timeout: float = 180.0) -> None:
+                 instance_settings: dict[str, Any] | None = None, start_timeout: float = 180.0,
+                 pass_fds: Sequence[int] = ()) -> None:
         self.home = Path(dagster_home).expanduser().resolve()
         self.env = dict(env)
         self.port = webserver_port or free_port()
@@ -88,6 +93,7 @@ class DagsterDeployment:
         self.instance_settings = instance_settings
         self.workspace = self.home / "workspace.yaml"
         self.start_timeout = start_timeout
+        self.pass_fds = tuple(pass_fds)
         # Not home/logs: Dagster's telemetry uploader empties that directory.
         self.log_dir = self.home / "process-logs"
         self._processes: dict[str, subprocess.Popen] = {}
@@ -97,6 +103,11 @@ class DagsterDeployment:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pids(self) -> dict[str, int]:
+        """Process id of each process started (each leads its own process group)."""
+        return {name: process.pid for name, process in self._processes.items()}
 
     def __enter__(self) -> DagsterDeployment:
         try:
@@ -119,7 +130,7 @@ class DagsterDeployment:
         env = self.process_env()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + self.start_timeout
-        self._spawn("code-server", [_script("dagster"), "code-server", "start", "-m", self.module,
+        self._spawn("code-server", [script_path("dagster"), "code-server", "start", "-m", self.module,
                                     "-d", str(PROJECT_DIR), "-h", "127.0.0.1", "-p", str(self.code_server_port),
                                     "--location-name", LOCATION_NAME], env)
         self.workspace.write_text(_WORKSPACE.format(port=self.code_server_port, location=LOCATION_NAME))
@@ -127,9 +138,9 @@ class DagsterDeployment:
         # a webserver started earlier would show the location as unreachable.
         self._wait("the code server to listen", self._code_server_listens, deadline)
         workspace = ["-w", str(self.workspace)]
-        self._spawn("webserver", [_script("dagster-webserver"), *workspace, "-h", "127.0.0.1", "-p", str(self.port)],
+        self._spawn("webserver", [script_path("dagster-webserver"), *workspace, "-h", "127.0.0.1", "-p", str(self.port)],
                     env)
-        self._spawn("daemon", [_script("dagster-daemon"), "run", *workspace], env)
+        self._spawn("daemon", [script_path("dagster-daemon"), "run", *workspace], env)
         self._wait("the webserver to answer", self._webserver_answers, deadline)
         self._wait("the code location to load", self._locations_loaded, deadline)
         self._wait("every required daemon to heartbeat", self._daemons_healthy, deadline)
@@ -152,12 +163,12 @@ class DagsterDeployment:
         """SIGTERM each process group (code server and its run processes, webserver, daemon),
         SIGKILL what is still alive after a grace period."""
         for process in self._processes.values():
-            _signal_group(process, signal.SIGTERM)
+            signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for process in self._processes.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            _signal_group(process, signal.SIGKILL)  # children that outlived their parent, too
+            signal_group(process, signal.SIGKILL)  # children that outlived their parent, too
             process.wait()
         self._processes.clear()
         for log in self._logs:
@@ -169,10 +180,17 @@ class DagsterDeployment:
         log = (self.log_dir / f"{name}.log").open("a")
         self._logs.append(log)
         # Its own session: stop() signals the whole group, code servers and run processes included.
-        self._processes[name] = subprocess.Popen(
-            command, cwd=PROJECT_DIR, env=dict(env), stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )
+        with sigint_not_ignored():
+            self._processes[name] = subprocess.Popen(
+                command, cwd=PROJECT_DIR, env=dict(env), stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True, pass_fds=self.pass_fds,
+            )
+
+    def check_alive(self) -> None:
+        """Raise :class:`DeploymentError` (with the log tail) when one of the processes has exited."""
+        for name, process in self._processes.items():
+            if process.poll() is not None:
+                raise DeploymentError(f"dagster {name} exited with status {process.returncode}.\n{self.log_tail()}")
 
     def _wait(self, what: str, ready, deadline: float) -> None:
         last_error = ""
@@ -260,11 +278,26 @@ class _LoadFailed(DeploymentError):
     pass
 
 
-def _script(name: str) -> str:
+@contextlib.contextmanager
+def sigint_not_ignored() -> Iterator[None]:
+    """Children started inside do not inherit an ignored SIGINT (a shell starts background jobs
+    with SIGINT ignored, and an ignored signal survives exec). ``dagster code-server`` handles
+    SIGTERM as it handles SIGINT, so it would ignore stop()'s SIGTERM and be killed 20 s later."""
+    ignored = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a handler: reset to default by exec
+    try:
+        yield
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def script_path(name: str) -> str:
     # The console script next to this interpreter (the project's venv), whatever PATH says.
     return str(Path(sys.executable).parent / name)
 
 
-def _signal_group(process: subprocess.Popen, sig: signal.Signals) -> None:
+def signal_group(process: subprocess.Popen, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)  # the group this process leads (start_new_session)
