@@ -29,7 +29,7 @@ from amc_pipelines.partitions import INSTANCE_DIMENSION, WEEK_DIMENSION, ReportP
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from amc_pipelines.catalog import ReportSpec
+    from amc_pipelines.catalog.definitions import ReportDefinition
     from amc_pipelines.ledger import ExecutionKey
     from amc_pipelines.settings import Settings
 
@@ -74,14 +74,16 @@ class BackfillPlan:
 
 def plan_backfill(engine: Engine, settings: Settings, *, report: str, instance_ids: Sequence[str] | None,
                   from_week: str | None = None, to_week: str | None = None, weeks: int | None = None,
-                  now: datetime | None = None, catalog: Mapping[str, ReportSpec] | None = None) -> BackfillPlan:
-    """The partitions of a backfill, every one checked as an asset run would check it (``prepare_run``).
+                  now: datetime | None = None,
+                  definitions: Mapping[str, ReportDefinition] | None = None) -> BackfillPlan:
+    """The partitions of a backfill of a report definition (a template's name: its implicit one),
+    every one checked as an asset run would check it (``prepare_run``).
 
     ``from_week``/``to_week`` (inclusive) name the same weeks for every instance; ``weeks`` takes
     each instance's N newest collectable weeks (they differ by time zone and data lag). Default
-    instances: every enabled one in the registry.
+    instances: every enabled one in the registry that the definition applies to.
     """
-    from amc_pipelines.catalog import get_report, load_catalog
+    from amc_pipelines.catalog.definitions import configured_definitions, get_definition
     from amc_pipelines.params import WindowError, latest_collectable_week, week_window
     from amc_pipelines.registry import get_instance, list_instances
     from amc_pipelines.run_request import RunInputError, prepare_run
@@ -93,11 +95,14 @@ def plan_backfill(engine: Engine, settings: Settings, *, report: str, instance_i
     if weeks is not None and weeks < 1:
         raise BackfillInputError(f"--weeks {weeks}: give 1 or more weeks")
     try:
-        spec = get_report(report, load_catalog(settings.catalog_dir, check_sql=False) if catalog is None else catalog)
+        definition = get_definition(report, configured_definitions(settings, check_sql=False)
+                                    if definitions is None else definitions)
     except ValueError as err:
         raise BackfillInputError(str(err)) from None
+    spec = definition.template
     if instance_ids is None:
-        instance_ids = [i.instance_id for i in list_instances(engine, enabled_only=True)]
+        instance_ids = [i.instance_id for i in list_instances(engine, enabled_only=True)
+                        if definition.applies_to(i.instance_id)]
         if not instance_ids:
             raise BackfillInputError("no enabled instance is registered: add one with `amc instances add` "
                                      "(or `amc sandbox register`), or name them with --instances")
@@ -130,15 +135,15 @@ def plan_backfill(engine: Engine, settings: Settings, *, report: str, instance_i
             chosen = tuple(newest - timedelta(weeks=n) for n in reversed(range(weeks)))
         for week in chosen:
             try:  # disabled instance, data lag, retention, parameters: exactly what the asset run would refuse
-                prepare_run(engine, settings, report_name=spec.name, instance_id=instance_id, week=week, now=now,
-                            catalog={spec.name: spec})
+                prepare_run(engine, settings, report_name=definition.name, instance_id=instance_id, week=week,
+                            now=now, definitions={definition.name: definition})
             except RunInputError as err:
                 raise BackfillInputError(f"instance {instance_id}, week {week}: {_without_option(str(err))}") from None
             if week < first_partition:  # the week dimension starts at the oldest week retained in UTC
                 raise BackfillInputError(f"week {week} is before the first week partition {first_partition}: "
                                          f"start at {first_partition}")
         by_instance[instance_id] = chosen
-    return BackfillPlan(spec.name, tuple(instance_ids), by_instance)
+    return BackfillPlan(definition.name, tuple(instance_ids), by_instance)
 
 
 def _without_option(message: str) -> str:

@@ -49,6 +49,7 @@ from amc_pipelines.results import (
     ensure_result_table,
     ensure_result_table_on,
     quoted_columns,
+    rows_of,
     table_identifier,
 )
 
@@ -108,12 +109,8 @@ def load_result_files(
             # Parsing must not depend on the server's or the role's DateStyle ("01/02/2025").
             conn.execute("SET LOCAL datestyle = 'ISO, MDY'")
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (_lock_name(spec, key),))
-            conn.execute(
-                sql.SQL("DELETE FROM {} WHERE instance_id = %s AND week_start = %s AND window_end = %s").format(
-                    table_identifier(spec)
-                ),
-                (key.instance_id, key.week_start, key.window_end),
-            )
+            where, values = rows_of(key)
+            conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(table_identifier(spec), where), values)
             rows, digest_sum = 0, 0
             for path, header in headers:
                 copied, file_sum = _copy_file(conn, spec, path, header, suffix)
@@ -161,9 +158,11 @@ def read_header(spec: ReportSpec, path: Path) -> list[str]:
 
 
 def _partition_suffix(key: ResultKey, amc_execution_id: str) -> bytes:
-    """``,<instance>,<week start>,<window end>,<execution>`` as CSV, appended to every record."""
+    """``,<definition>,<parameters hash>,<instance>,<week start>,<window end>,<execution>`` as CSV,
+    appended to every record (the order of PARTITION_COLUMNS)."""
     buffer = io.StringIO()
-    values = (key.instance_id, key.week_start.isoformat(), key.window_end.isoformat(sep=" "), amc_execution_id)
+    values = (key.definition, key.parameters_hash, key.instance_id, key.week_start.isoformat(),
+              key.window_end.isoformat(sep=" "), amc_execution_id)
     csv.writer(buffer, lineterminator="").writerow(values)
     return b"," + buffer.getvalue().encode()
 
@@ -283,7 +282,8 @@ def _fields_in_record(path: Path, record_number: int) -> int | None:
 
 
 def _lock_name(spec: ReportSpec, key: ResultKey) -> str:
-    return f"load:{RESULTS_SCHEMA}.{spec.name}:{key.instance_id}:{key.week_start}:{key.window_end.isoformat()}"
+    return (f"load:{RESULTS_SCHEMA}.{spec.name}:{key.definition}:{key.parameters_hash}:{key.instance_id}:"
+            f"{key.week_start}:{key.window_end.isoformat()}")
 
 
 def partition_row_count(engine: Engine, spec: ReportSpec, key: ResultKey) -> int:
@@ -297,10 +297,9 @@ def partition_row_count(engine: Engine, spec: ReportSpec, key: ResultKey) -> int
             ).fetchone()[0]
             if not exists:
                 return 0
-            query = sql.SQL(
-                "SELECT count(*) FROM {} WHERE instance_id = %s AND week_start = %s AND window_end = %s"
-            ).format(table_identifier(spec))
-            return conn.execute(query, (key.instance_id, key.week_start, key.window_end)).fetchone()[0]
+            where, values = rows_of(key)
+            return conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(table_identifier(spec), where),
+                                values).fetchone()[0]
         finally:
             conn.rollback()
     finally:

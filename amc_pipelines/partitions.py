@@ -11,8 +11,8 @@ Dagster wiring in ``defs/`` down to the execution ledger. Every conversion lives
   ``dagster/partition/...`` tags Dagster sets on a partition's runs.
 - Run keys of schedules and sensors: :attr:`ReportPartition.run_key` (``<report>|<instance>|<week>``).
 - AMC: :meth:`ReportPartition.window` is the week as an AMC time window in the instance's zone.
-- The result table: :class:`ResultKey` names the rows of one instance and window in
-  ``amc_results.<report>``; :attr:`ReportPartition.result_key` is a partition's.
+- The result table: :class:`ResultKey` names the rows of one definition, parameters hash, instance
+  and window in ``amc_results.<template>``; :meth:`ReportPartition.result_key` is a partition's.
 - The ledger: :func:`execution_key` builds the :class:`~amc_pipelines.ledger.ExecutionKey` of a run,
   and :meth:`ReportPartition.of_execution` finds the partition a ledger row belongs to.
 
@@ -53,7 +53,8 @@ _WEEK_LENGTH = timedelta(days=7)
 
 @dataclass(frozen=True, order=True)
 class ReportPartition:
-    """One week x instance partition of one report asset. ``week`` is the week's first day."""
+    """One week x instance partition of one report asset. ``report`` names the asset: a report
+    definition (a template's implicit definition has the template's name). ``week`` is the week's first day."""
 
     report: str
     instance_id: str
@@ -112,11 +113,12 @@ class ReportPartition:
 
         return week_window(self.week, timezone=timezone, week_start=week_start)
 
-    @property
-    def result_key(self) -> ResultKey:
-        """The rows of this partition in ``amc_results.<report>`` (local midnight to midnight, in any zone)."""
+    def result_key(self, parameters_hash: str) -> ResultKey:
+        """This partition's rows in the template's result table, for the run with these parameters
+        (the definition's own, or an ad hoc run's): local midnight to midnight, in any zone."""
         start = datetime.combine(self.week, time(0))
-        return ResultKey(self.instance_id, start, start + _WEEK_LENGTH)
+        return ResultKey(self.instance_id, start, start + _WEEK_LENGTH, definition=self.report,
+                         parameters_hash=parameters_hash)
 
     @classmethod
     def of_execution(cls, execution: ExecutionKey | ExecutionRecord, *, week_start: str) -> ReportPartition | None:
@@ -148,14 +150,19 @@ def key_of_run_tags(tags: Mapping[str, str]) -> str | None:
 
 @dataclass(frozen=True)
 class ResultKey:
-    """The rows of one instance and local (naive) AMC time window in a report's result table.
+    """The rows one run loads into its template's result table: one instance and local (naive) AMC
+    time window, of one report definition run with one set of parameters.
 
-    A partition's key is :attr:`ReportPartition.result_key`; an ad hoc window's (``amc run --start/--end``,
-    ``--window``) is :meth:`of_window`. The table stores the window's first day and its end."""
+    A partition's key is :meth:`ReportPartition.result_key`; an ad hoc window's (``amc run --start/--end``,
+    ``--window``) is :meth:`of_window`. The table stores the window's first day and its end. Two
+    definitions of a template, or a run with other parameters, never share a key, so a load replaces
+    only its own rows; the definition's canonical rows are those with its own parameters hash."""
 
     instance_id: str
     window_start: datetime
     window_end: datetime
+    definition: str
+    parameters_hash: str
 
     def __post_init__(self) -> None:
         # The table stores local wall time (timestamp without time zone), as AMC's window is written.
@@ -163,25 +170,30 @@ class ResultKey:
             raise ValueError("result keys take naive local times in the instance's time zone")
         if not self.instance_id or self.window_end <= self.window_start:
             raise ValueError(f"invalid result key: {self!r} (needs an instance id and end after start)")
+        if not self.definition or not self.parameters_hash:
+            raise ValueError(f"invalid result key: {self!r} (needs the definition and its parameters hash)")
 
     @classmethod
-    def of_window(cls, instance_id: str, window: TimeWindow) -> ResultKey:
-        return cls(instance_id, window.start, window.end)
+    def of_window(cls, instance_id: str, window: TimeWindow, *, definition: str, parameters_hash: str) -> ResultKey:
+        return cls(instance_id, window.start, window.end, definition=definition, parameters_hash=parameters_hash)
 
     @property
     def week_start(self) -> date:
         return self.window_start.date()
 
 
-def execution_key(report: ReportSpec, instance_id: str, window: TimeWindow, parameters: Mapping[str, Any]) -> ExecutionKey:
+def execution_key(report: ReportSpec, instance_id: str, window: TimeWindow, parameters: Mapping[str, Any], *,
+                  definition: str | None = None) -> ExecutionKey:
     """The ledger key of running ``report`` (its current SQL) for an instance over ``window`` with the
-    typed ``parameters``: a partition's run passes :meth:`ReportPartition.window`, ``amc run`` its own window."""
+    typed ``parameters``, on behalf of ``definition`` (default: the template's implicit definition,
+    whose key is the template's name): a partition's run passes :meth:`ReportPartition.window`,
+    ``amc run`` its own window. Each definition has its own executions, because each loads its own rows."""
     from amc_pipelines.ledger import ExecutionKey
     from amc_pipelines.params import parameters_hash
 
     return ExecutionKey(
         instance_id=instance_id,
-        report_name=report.name,
+        report_name=definition or report.name,
         sql_hash=report.sql_hash,
         window_start=window.start,
         window_end=window.end,

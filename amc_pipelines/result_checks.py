@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import Connection, sql
 
-from amc_pipelines.results import PARTITION_COLUMNS, existing_columns, postgres_type, table_identifier
+from amc_pipelines.results import (
+    PARTITION_COLUMNS,
+    existing_columns,
+    postgres_type,
+    rows_of,
+    table_identifier,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -46,11 +52,6 @@ def _connection(engine: Engine) -> Iterator[Connection]:
         raw.close()
 
 
-def _partition_filter(key: ResultKey) -> tuple[sql.SQL, tuple[Any, ...]]:
-    return (sql.SQL("instance_id = %s AND week_start = %s AND window_end = %s"),
-            (key.instance_id, key.week_start, key.window_end))
-
-
 def schema_differences(engine: Engine, spec: ReportSpec) -> list[str]:
     """Each way the result table differs from the spec (missing table, missing column, other type)."""
     with _connection(engine) as conn:
@@ -72,7 +73,7 @@ def schema_differences(engine: Engine, spec: ReportSpec) -> list[str]:
 def duplicate_keys(engine: Engine, spec: ReportSpec, key: ResultKey) -> DuplicateKeys:
     """Dimension-column combinations appearing more than once in the partition (no dimensions: more than one row)."""
     names = [c.name for c in spec.dimension_columns]
-    where, values = _partition_filter(key)
+    where, values = rows_of(key)
     columns = sql.SQL(", ").join(map(sql.Identifier, names)) if names else sql.SQL("")
     select_list = sql.SQL("{}, count(*)").format(columns) if names else sql.SQL("count(*)")
     query = sql.SQL("SELECT {} FROM {} WHERE {} {} HAVING count(*) > 1 ORDER BY count(*) DESC").format(
@@ -90,7 +91,7 @@ def privacy_filtered_rows(engine: Engine, spec: ReportSpec, key: ResultKey) -> i
     column = spec.privacy.discriminator_column
     if column is None:
         return None
-    where, values = _partition_filter(key)
+    where, values = rows_of(key)
     query = sql.SQL("SELECT count(*) FROM {} WHERE {} AND {}").format(
         table_identifier(spec), where, sql.Identifier(column))
     with _connection(engine) as conn:
@@ -106,7 +107,7 @@ def preview_rows(engine: Engine, spec: ReportSpec, key: ResultKey, *, limit: int
     """The partition's first ``limit`` rows in the spec's column order, sorted by the dimensions."""
     names = spec.column_names
     order = [c.name for c in spec.dimension_columns] or names
-    where, values = _partition_filter(key)
+    where, values = rows_of(key)
     query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT {}").format(
         sql.SQL(", ").join(map(sql.Identifier, names)), table_identifier(spec), where,
         sql.SQL(", ").join(map(sql.Identifier, order)), sql.Literal(limit))

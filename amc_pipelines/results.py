@@ -18,7 +18,7 @@ Every identifier goes through ``psycopg.sql.Identifier`` and every comment throu
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from psycopg import Connection, sql
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from amc_pipelines.catalog import OutputColumn, ReportSpec
+    from amc_pipelines.partitions import ResultKey
 
 RESULTS_SCHEMA = "amc_results"
 
@@ -43,8 +44,11 @@ POSTGRES_TYPES: dict[str, str] = {
     "timestamp": "timestamp without time zone",
 }
 
-# Columns the loader adds to every result table, in table order after the spec's columns.
+# Columns the loader adds to every result table, in table order after the spec's columns. A run
+# replaces the rows of its (definition, parameters_hash, instance_id, week_start, window_end).
 PARTITION_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("definition", "text not null"),
+    ("parameters_hash", "text not null"),
     ("instance_id", "text not null"),
     ("week_start", "date not null"),
     ("window_end", "timestamp without time zone not null"),
@@ -148,7 +152,7 @@ def ensure_result_table_on(conn: Connection, spec: ReportSpec) -> None:
         if existing is None:
             conn.execute(sql.SQL("CREATE TABLE {} ({})").format(table, column_definitions(spec, with_partition_columns=True)))
             # Unnamed: Postgres picks a unique name (a derived one could exceed 63 bytes and collide).
-            conn.execute(sql.SQL("CREATE INDEX ON {} (instance_id, week_start)").format(table))
+            conn.execute(sql.SQL("CREATE INDEX ON {} (definition, instance_id, week_start)").format(table))
             conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(table, sql.Literal(_table_comment(spec))))
             existing = {column.name: (postgres_type(spec, column), None) for column in spec.output_columns}
         for column in changes:
@@ -169,6 +173,13 @@ def ensure_result_table_on(conn: Connection, spec: ReportSpec) -> None:
     except BaseException:
         conn.rollback()
         raise
+
+
+def rows_of(key: ResultKey) -> tuple[sql.SQL, tuple[Any, ...]]:
+    """The WHERE condition (and its values) that selects the rows of one result key."""
+    return (sql.SQL("definition = %s AND parameters_hash = %s AND instance_id = %s AND week_start = %s "
+                    "AND window_end = %s"),
+            (key.definition, key.parameters_hash, key.instance_id, key.week_start, key.window_end))
 
 
 def quoted_columns(names: Iterable[str]) -> sql.Composed:

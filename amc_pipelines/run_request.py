@@ -1,7 +1,10 @@
 """Validate a run before anything reaches AMC: ``prepare_run`` turns what a user typed into a RunRequest.
 
-Every error a user can cause (report, instance, parameters, window, data lag, retention) is a
-:class:`RunInputError` whose message names the option and the fix. Domain logic only.
+A run is of a report definition (a template's name is its implicit definition). Parameters given
+with the run override the definition's: such a run is ad hoc, keyed by its own parameters hash, so
+it never replaces the definition's own result. Every error a user can cause (report, instance,
+parameters, window, data lag, retention) is a :class:`RunInputError` whose message names the
+option and the fix. Domain logic only.
 """
 
 from __future__ import annotations
@@ -12,13 +15,14 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from amc_pipelines import clock
-from amc_pipelines.partitions import execution_key
+from amc_pipelines.partitions import ResultKey, execution_key
 from amc_pipelines.scheduling import data_lag_hours
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from amc_pipelines.catalog import ReportSpec
+    from amc_pipelines.catalog.definitions import ReportDefinition
     from amc_pipelines.ledger import ExecutionKey
     from amc_pipelines.params import TimeWindow
     from amc_pipelines.registry import Instance
@@ -33,18 +37,40 @@ class RunInputError(ValueError):
 class RunRequest:
     """A validated run: what prepare_run returns and run_report executes."""
 
-    report: ReportSpec
+    definition: ReportDefinition
     instance: Instance
     window: TimeWindow
-    parameters: dict[str, Any]  # typed values (params.coerce_parameters)
+    parameters: dict[str, Any]  # typed values (params.coerce_parameters): the definition's, or overrides
     force: bool = False
     dry_run: bool = False
     provisional: bool = False
     data_lag_hours: int | None = None
 
     @property
+    def report(self) -> ReportSpec:
+        """The template: its SQL, output columns and result table."""
+        return self.definition.template
+
+    @property
+    def parameters_hash(self) -> str:
+        from amc_pipelines.params import parameters_hash
+
+        return parameters_hash(self.parameters)
+
+    @property
+    def ad_hoc(self) -> bool:
+        """Run with other parameters than the definition's own: its rows sit beside the definition's."""
+        return self.parameters_hash != self.definition.parameters_hash
+
+    @property
     def key(self) -> ExecutionKey:
-        return execution_key(self.report, self.instance.instance_id, self.window, self.parameters)
+        return execution_key(self.report, self.instance.instance_id, self.window, self.parameters,
+                             definition=self.definition.name)
+
+    @property
+    def result_key(self) -> ResultKey:
+        return ResultKey.of_window(self.instance.instance_id, self.window, definition=self.definition.name,
+                                   parameters_hash=self.parameters_hash)
 
 
 def prepare_run(
@@ -61,14 +87,15 @@ def prepare_run(
     force: bool = False,
     dry_run: bool = False,
     now: datetime | None = None,
-    catalog: Mapping[str, ReportSpec] | None = None,
+    definitions: Mapping[str, ReportDefinition] | None = None,
 ) -> RunRequest:
     """Every check a user can fail, before any AMC call; raises :class:`RunInputError`.
 
-    ``catalog`` (default: the configured catalog, loaded now) lets a caller that prepares many
-    runs load and validate the report specs once.
+    ``report_name`` names a report definition or a template (its implicit definition); ``params``
+    override the definition's parameters. ``definitions`` (default: the configured catalog's,
+    loaded now) lets a caller that prepares many runs load and validate them once.
     """
-    from amc_pipelines.catalog import get_report, load_catalog
+    from amc_pipelines.catalog.definitions import configured_definitions, get_definition
     from amc_pipelines.params import check_collectable, coerce_parameters, is_provisional
     from amc_pipelines.registry import get_instance
 
@@ -81,13 +108,18 @@ def prepare_run(
     if (start is None) != (end is None):
         raise RunInputError("--start and --end go together: give both (end exclusive), e.g. "
                             "--start 2025-01-06 --end 2025-01-13")
-    report = _user_step("report", lambda: get_report(
-        report_name, load_catalog(settings.catalog_dir) if catalog is None else catalog))
+    definition = _user_step("report", lambda: get_definition(
+        report_name, configured_definitions(settings) if definitions is None else definitions))
+    report = definition.template
     instance = _user_step("--instance", lambda: get_instance(engine, instance_id))
     if not instance.enabled:
         raise RunInputError(f"--instance: instance {instance_id!r} is disabled: enable it with "
                             f"`amc instances enable {instance_id}`")
-    parameters = _user_step("--param", lambda: coerce_parameters(report.parameters, dict(params or {})))
+    if not definition.applies_to(instance_id):
+        raise RunInputError(f"--instance: definition {definition.name!r} applies to {', '.join(definition.instances)} "
+                            f"only ({definition.source_path}); run its template {report.name!r} for other instances")
+    parameters = _user_step("--param", lambda: coerce_parameters(
+        report.parameters, {**definition.parameters, **dict(params or {})}))
     window = _user_step(chosen[0], lambda: _window(instance, week=week, window_expr=window_expr,
                                                    start=start, end=end, now=now))
     data_lag = data_lag_hours(instance, report, settings)
@@ -96,7 +128,7 @@ def prepare_run(
                                                     week_start=instance.week_start))
     settle_days = report.settle_days if report.settle_days is not None else settings.settle_days
     return RunRequest(
-        report=report, instance=instance, window=window, parameters=parameters, force=force, dry_run=dry_run,
+        definition=definition, instance=instance, window=window, parameters=parameters, force=force, dry_run=dry_run,
         provisional=is_provisional(window, now=now, settle_days=settle_days), data_lag_hours=data_lag,
     )
 

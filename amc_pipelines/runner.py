@@ -273,7 +273,6 @@ class _Run:
 
     def load(self, record: ExecutionRecord) -> RunOutcome:
         from amc_pipelines.loading import load_result_files
-        from amc_pipelines.partitions import ResultKey
 
         assert record.amc_execution_id is not None
         downloads = self.settings.home / "downloads"
@@ -282,8 +281,7 @@ class _Run:
         try:
             files = self.client.download_results(self.ctx, record.amc_execution_id, directory)
             self.say(f"downloaded {len(files)} file(s), {sum(f.size for f in files):,} bytes")
-            key = ResultKey.of_window(self.request.instance.instance_id, self.window)
-            result = load_result_files(self.engine, self.spec, key, [f.path for f in files],
+            result = load_result_files(self.engine, self.spec, self.request.result_key, [f.path for f in files],
                                        amc_execution_id=record.amc_execution_id)
         except Exception as err:  # keep the reason in the ledger; the row stays SUCCEEDED for a rerun
             ledger.transition(self.engine, record.id, record.status, error=f"{type(err).__name__}: {err}")

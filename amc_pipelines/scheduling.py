@@ -4,8 +4,8 @@ The Dagster schedules and sensors in ``defs/reports`` are thin wrappers around t
 
 - :func:`partition_weeks_start` / :func:`week_day_offset`: the shape of the global ``week``
   partition dimension (calendar weeks starting on ``AMC_WEEK_START``, from the oldest retained week).
-- :func:`scheduled_partitions`: the weeks a report's schedule tick asks for. A report's cron is read
-  in each instance's own time zone (or the report's ``schedule.timezone``); a tick covers the
+- :func:`scheduled_partitions`: the weeks a report definition's schedule tick asks for. Its cron is read
+  in each instance's own time zone (or the schedule's ``timezone``); a tick covers the
   period since the previous tick, and an instance is due when its cron fired in that period. It then
   gets the newest week collectable at that fire time, unless the previous fire already asked for
   the same week (a daily cron asks for each week once). Stateless and deterministic, so a retried
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from amc_pipelines.catalog import ReportSpec
+    from amc_pipelines.catalog.definitions import ReportDefinition
     from amc_pipelines.ledger import ExecutionRecord
     from amc_pipelines.registry import Instance, InstanceSpec
     from amc_pipelines.settings import Settings
@@ -107,7 +108,7 @@ def _previous_fire(cron: str, timezone: str, fire: datetime) -> datetime:
 
 
 def scheduled_partitions(
-    report: ReportSpec,
+    definition: ReportDefinition,
     instances: Iterable[Instance],
     settings: Settings,
     *,
@@ -118,13 +119,14 @@ def scheduled_partitions(
     """The partitions a schedule tick at ``tick`` requests (see the module docstring)."""
     from amc_pipelines.params import latest_collectable_week
 
+    report, schedule = definition.template, definition.schedule
     wanted: list[ReportPartition] = []
     skipped: list[SkippedInstance] = []
     for instance in instances:
-        if not instance.enabled:
+        if not instance.enabled or not definition.applies_to(instance.instance_id):
             continue
-        zone = report.schedule.timezone or instance.timezone
-        fire = cron_fire_in(report.schedule.cron, zone, after=previous_tick, until=tick)
+        zone = schedule.timezone or instance.timezone
+        fire = cron_fire_in(schedule.cron, zone, after=previous_tick, until=tick)
         if fire is None:
             continue  # the cron did not fire in this instance's zone during this tick's period
         mismatch = week_start_mismatch(instance, settings)
@@ -138,36 +140,26 @@ def scheduled_partitions(
                                            data_lag_hours=lag)
 
         week = newest(fire)
-        if week == newest(_previous_fire(report.schedule.cron, zone, fire)):
+        if week == newest(_previous_fire(schedule.cron, zone, fire)):
             skipped.append(SkippedInstance(instance.instance_id,
                                            f"week {week} was already requested at the previous fire of the cron"))
         elif week < first_week:
             skipped.append(SkippedInstance(instance.instance_id, f"week {week} is before the first partition {first_week}"))
         else:
-            wanted.append(ReportPartition(report.name, instance.instance_id, week))
+            wanted.append(ReportPartition(definition.name, instance.instance_id, week))
     return wanted, skipped
 
 
-def _partition_of(record: ExecutionRecord, catalog: Mapping[str, ReportSpec], default_hashes: Mapping[str, str],
+def _partition_of(record: ExecutionRecord, definitions: Mapping[str, ReportDefinition],
                   week_start: str) -> ReportPartition | None:
     """The asset partition a ledger row belongs to, or None when an asset run would not make its key:
-    an ad hoc window or parameters, a report no longer in the catalog, or an older SQL version."""
-    spec = catalog.get(record.report_name)
-    if spec is None or record.sql_hash != spec.sql_hash or record.parameters_hash != default_hashes[spec.name]:
+    an ad hoc window or parameters, a definition no longer configured, or an older SQL version."""
+    definition = definitions.get(record.report_name)
+    if (definition is None or record.sql_hash != definition.template.sql_hash
+            or record.parameters_hash != definition.parameters_hash):
         return None
-    return ReportPartition.of_execution(record, week_start=week_start)
-
-
-def _default_hashes(catalog: Mapping[str, ReportSpec]) -> dict[str, str]:
-    from amc_pipelines.params import ParameterError, coerce_parameters, parameters_hash
-
-    hashes = {}
-    for name, spec in catalog.items():
-        try:
-            hashes[name] = parameters_hash(coerce_parameters(spec.parameters, {}))
-        except ParameterError:
-            hashes[name] = ""  # a required parameter without default: asset runs cannot be made
-    return hashes
+    partition = ReportPartition.of_execution(record, week_start=week_start)
+    return partition if partition is not None and definition.applies_to(partition.instance_id) else None
 
 
 def _ledger_rows(engine: Engine, statuses: Sequence[str], *, provisional: bool | None = None) -> list[ExecutionRecord]:
@@ -183,19 +175,18 @@ def _ledger_rows(engine: Engine, statuses: Sequence[str], *, provisional: bool |
         return [ExecutionRecord.from_row(row) for row in connection.execute(statement).mappings()]
 
 
-def settled_partitions(engine: Engine, catalog: Mapping[str, ReportSpec], settings: Settings, *,
+def settled_partitions(engine: Engine, definitions: Mapping[str, ReportDefinition], settings: Settings, *,
                        now: datetime) -> list[ReportPartition]:
     """Partitions loaded while provisional whose settle period has now passed (to collect once more;
     the runner sees the settled window and supersedes the provisional result)."""
     from amc_pipelines.params import TimeWindow, is_provisional
 
-    hashes = _default_hashes(catalog)
     found = set()
     for record in _ledger_rows(engine, ("LOADED",), provisional=True):
-        partition = _partition_of(record, catalog, hashes, settings.week_start)
+        partition = _partition_of(record, definitions, settings.week_start)
         if partition is None:
             continue
-        spec = catalog[record.report_name]
+        spec = definitions[record.report_name].template
         settle = spec.settle_days if spec.settle_days is not None else settings.settle_days
         window = TimeWindow(record.window_start, record.window_end, record.timezone)
         if not is_provisional(window, now=now, settle_days=settle):
@@ -203,14 +194,14 @@ def settled_partitions(engine: Engine, catalog: Mapping[str, ReportSpec], settin
     return sorted(found)
 
 
-def unfinished_executions(engine: Engine, catalog: Mapping[str, ReportSpec], settings: Settings) -> list[UnfinishedExecution]:
+def unfinished_executions(engine: Engine, definitions: Mapping[str, ReportDefinition],
+                          settings: Settings) -> list[UnfinishedExecution]:
     """Live ledger executions that AMC has or finished and nobody loaded (SUBMITTED, PENDING, RUNNING,
     SUCCEEDED), for partitions an asset run can load. A LOADED row cannot coexist with them: the
     ledger keeps one live row per key. Whether a run is still working on one is Dagster's to say."""
-    hashes = _default_hashes(catalog)
     found = []
     for record in _ledger_rows(engine, UNLOADED_STATUSES):
-        partition = _partition_of(record, catalog, hashes, settings.week_start)
+        partition = _partition_of(record, definitions, settings.week_start)
         if partition is not None and record.amc_execution_id:
             found.append(UnfinishedExecution(partition, record.amc_execution_id, record.status, record.id))
     return found

@@ -35,9 +35,9 @@ COLUMNS = [
     ("first_seen", "timestamp", ""),
 ]
 HEADER = [name for name, _, _ in COLUMNS]
-WEEK = ResultKey("amc-one", datetime(2025, 1, 6), datetime(2025, 1, 13))
-OTHER_WEEK = ResultKey("amc-one", datetime(2025, 1, 13), datetime(2025, 1, 20))
-OTHER_INSTANCE = ResultKey("amc-two", datetime(2025, 1, 6), datetime(2025, 1, 13))
+WEEK = ResultKey("amc-one", datetime(2025, 1, 6), datetime(2025, 1, 13), definition="probe", parameters_hash="h1")
+OTHER_WEEK = ResultKey("amc-one", datetime(2025, 1, 13), datetime(2025, 1, 20), definition="probe", parameters_hash="h1")
+OTHER_INSTANCE = ResultKey("amc-two", datetime(2025, 1, 6), datetime(2025, 1, 13), definition="probe", parameters_hash="h1")
 
 
 def make_spec(tmp_path: Path, columns=COLUMNS, name: str | None = None) -> ReportSpec:
@@ -111,6 +111,7 @@ def test_table_created_from_spec_with_types_comments_and_index(db_engine, tmp_pa
     assert {name: kind for name, (kind, _, _) in info.items()} == {
         "ad_product": "text", "campaign": "text", "impressions": "bigint", "spend": "numeric",
         "ctr": "double precision", "is_ntb": "boolean", "day": "date", "first_seen": "timestamp without time zone",
+        "definition": "text", "parameters_hash": "text",
         "instance_id": "text", "week_start": "date", "window_end": "timestamp without time zone",
         "amc_execution_id": "text", "loaded_at": "timestamp with time zone",
     }
@@ -122,7 +123,7 @@ def test_table_created_from_spec_with_types_comments_and_index(db_engine, tmp_pa
             text("SELECT indexdef FROM pg_indexes WHERE schemaname = :s AND tablename = :t"),
             {"s": RESULTS_SCHEMA, "t": spec.name},
         ).scalar_one()
-    assert "(instance_id, week_start)" in indexdef
+    assert "(definition, instance_id, week_start)" in indexdef
 
 
 def test_new_column_is_added_and_removed_column_stays(db_engine, tmp_path):
@@ -364,7 +365,10 @@ def test_result_key_takes_naive_local_windows():
     from zoneinfo import ZoneInfo
 
     with pytest.raises(ValueError, match="naive local times"):
-        ResultKey("amc-one", datetime(2025, 1, 6, tzinfo=ZoneInfo("UTC")), datetime(2025, 1, 13))
+        ResultKey("amc-one", datetime(2025, 1, 6, tzinfo=ZoneInfo("UTC")), datetime(2025, 1, 13),
+                  definition="probe", parameters_hash="h1")
     with pytest.raises(ValueError, match="end after start"):
-        ResultKey("amc-one", datetime(2025, 1, 13), datetime(2025, 1, 6))
+        ResultKey("amc-one", datetime(2025, 1, 13), datetime(2025, 1, 6), definition="probe", parameters_hash="h1")
+    with pytest.raises(ValueError, match="definition and its parameters hash"):
+        ResultKey("amc-one", datetime(2025, 1, 6), datetime(2025, 1, 13), definition="probe", parameters_hash="")
     assert WEEK.week_start == date(2025, 1, 6)

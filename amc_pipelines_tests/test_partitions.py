@@ -65,8 +65,10 @@ def test_the_window_result_key_and_execution_key_of_a_partition() -> None:
     spec = load_catalog(check_sql=False)[PARTITION.report]
     window = PARTITION.window(timezone="Europe/Berlin", week_start="monday")
     assert window == TimeWindow(datetime(2026, 10, 19), datetime(2026, 10, 26), "Europe/Berlin")
-    assert PARTITION.result_key == ResultKey.of_window(PARTITION.instance_id, window)
-    assert PARTITION.result_key.week_start == PARTITION.week
+    result_key = PARTITION.result_key("h1")
+    assert result_key == ResultKey.of_window(PARTITION.instance_id, window, definition=PARTITION.report,
+                                             parameters_hash="h1")
+    assert result_key.week_start == PARTITION.week
     key = execution_key(spec, PARTITION.instance_id, window, {})
     assert (key.report_name, key.instance_id, key.sql_hash, key.timezone) == (
         PARTITION.report, PARTITION.instance_id, spec.sql_hash, "Europe/Berlin")
@@ -76,6 +78,17 @@ def test_the_window_result_key_and_execution_key_of_a_partition() -> None:
     assert ReportPartition.of_execution(execution_key(spec, PARTITION.instance_id, ad_hoc, {}), week_start="monday") is None
     with pytest.raises(ValueError, match="Sunday|sunday"):
         PARTITION.window(timezone="Europe/Berlin", week_start="sunday")
+
+
+def test_a_definitions_execution_key_names_the_definition_and_the_implicit_one_the_template() -> None:
+    spec = load_catalog(check_sql=False)[PARTITION.report]
+    window = PARTITION.window(timezone="Europe/Berlin", week_start="monday")
+    implicit = execution_key(spec, PARTITION.instance_id, window, {})
+    named = execution_key(spec, PARTITION.instance_id, window, {}, definition="acme_campaigns")
+    assert implicit == execution_key(spec, PARTITION.instance_id, window, {}, definition=spec.name)
+    assert named.report_name == "acme_campaigns" and named.digest != implicit.digest
+    assert ReportPartition.of_execution(named, week_start="monday") == ReportPartition(
+        "acme_campaigns", PARTITION.instance_id, PARTITION.week)
 
 
 def test_the_module_imports_no_dagster() -> None:

@@ -11,7 +11,8 @@ from amc_pipelines.partitions import ResultKey
 from amc_pipelines.result_checks import duplicate_keys, markdown_table, preview_rows, schema_differences
 
 SPEC = load_catalog(check_sql=False)["new_to_brand"]  # one dimension: ad_product
-KEY = ResultKey("amcaaaa000001", datetime(2026, 10, 5), datetime(2026, 10, 12))
+KEY = ResultKey("amcaaaa000001", datetime(2026, 10, 5), datetime(2026, 10, 12), definition="checked",
+                parameters_hash="h1")
 
 
 def _load(engine, tmp_path, lines: list[str]) -> None:

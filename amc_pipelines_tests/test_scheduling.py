@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from amc_pipelines.catalog import load_catalog
+from amc_pipelines.catalog.definitions import load_definitions
 from amc_pipelines.registry import Instance
 from amc_pipelines.scheduling import (
     cron_fire_in,
@@ -20,6 +21,7 @@ from amc_pipelines.scheduling import (
 from amc_pipelines.settings import Settings
 
 CATALOG = load_catalog(check_sql=False)
+DEFINITIONS = load_definitions(CATALOG)
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 SETTINGS = Settings.from_env({})
 
@@ -45,7 +47,7 @@ def test_a_weekly_cron_fires_once_a_week_in_each_instances_own_zone() -> None:
     instances = [_instance("amctokyo000001", "Asia/Tokyo"), _instance("amcnewyork0001", "America/New_York"),
                  _instance("amcoff00000001", "UTC", enabled=False),
                  _instance("amcslow0000001", "UTC", data_lag_hours=24 * 9)]
-    requested = _sweep(CATALOG["campaign_performance"], instances, hours=21 * 24)
+    requested = _sweep(DEFINITIONS["campaign_performance"], instances, hours=21 * 24)
     assert Counter(p.run_key for _, p in requested).most_common(1)[0][1] == 1
     tokyo = [(tick, p.week) for tick, p in requested if p.instance_id == "amctokyo000001"]
     # Tuesday 06:00 JST is Monday 21:00 UTC; the newest week complete 48 h after its end is the one before last.
@@ -61,7 +63,7 @@ def test_a_weekly_cron_fires_once_a_week_in_each_instances_own_zone() -> None:
 
 
 def test_a_daily_cron_asks_for_each_new_week_only_once() -> None:
-    report = CATALOG["new_to_brand"].model_copy(update={"schedule": CATALOG["new_to_brand"].schedule.model_copy(
+    report = DEFINITIONS["new_to_brand"].model_copy(update={"schedule": DEFINITIONS["new_to_brand"].schedule.model_copy(
         update={"cron": "30 7 * * *"})})
     requested = _sweep(report, [_instance("amcberlin00001", "Europe/Berlin")], hours=21 * 24)
     weeks = [p.week for _, p in requested]
@@ -73,7 +75,7 @@ def test_a_daily_cron_asks_for_each_new_week_only_once() -> None:
 def test_a_retried_tick_asks_for_the_same_partitions() -> None:
     instances = [_instance("amcberlin00001", "Europe/Berlin")]
     tick = datetime(2026, 11, 3, 5, tzinfo=UTC)
-    runs = [scheduled_partitions(CATALOG["campaign_performance"], instances, SETTINGS, tick=tick,
+    runs = [scheduled_partitions(DEFINITIONS["campaign_performance"], instances, SETTINGS, tick=tick,
                                  previous_tick=tick - timedelta(hours=1), first_week=date(2025, 1, 6))[0]
             for _ in range(2)]
     assert runs[0] == runs[1] and [p.run_key for p in runs[0]] == ["campaign_performance|amcberlin00001|2026-10-19"]
@@ -83,7 +85,7 @@ def test_a_retried_tick_asks_for_the_same_partitions() -> None:
 def test_an_instance_with_another_week_start_is_skipped_with_the_fix() -> None:
     sunday = _instance("amcsunday00001", "America/Chicago", week_start="sunday")
     tick = datetime(2026, 11, 3, 12, tzinfo=UTC)  # Tuesday 06:00 CST
-    wanted, skipped = scheduled_partitions(CATALOG["campaign_performance"], [sunday], SETTINGS, tick=tick,
+    wanted, skipped = scheduled_partitions(DEFINITIONS["campaign_performance"], [sunday], SETTINGS, tick=tick,
                                            previous_tick=tick - timedelta(hours=1), first_week=date(2025, 1, 6))
     assert not wanted
     (reason,) = skipped

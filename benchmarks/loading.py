@@ -140,7 +140,8 @@ def worker_ours(database_url: str, files: list[Path], repeats: int) -> dict:
     meter = CpuMeter(engine)
     rss_before = _peak_rss_mb()
     instance_id, window_start, window_end = KEY_VALUES
-    keys = [ResultKey(f"{instance_id}-{i}", window_start, window_end) for i in range(repeats)]
+    keys = [ResultKey(f"{instance_id}-{i}", window_start, window_end, definition=spec.name, parameters_hash="bench")
+            for i in range(repeats)]
     runs = []
     for key in [*keys, keys[0]]:  # the last one replaces a loaded partition
         before = meter.read()

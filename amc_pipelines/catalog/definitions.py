@@ -106,13 +106,18 @@ class ReportDefinition(BaseModel):
 
 
 def implicit_definition(template: ReportSpec) -> ReportDefinition:
-    """The template run with its defaults on every instance, under the template's own name."""
-    from amc_pipelines.params import coerce_parameters
+    """The template run with its defaults on every instance, under the template's own name. A
+    template with a required parameter has no complete implicit definition: its parameters stay
+    empty, and a run without the parameter fails naming it."""
+    from amc_pipelines.params import ParameterError, coerce_parameters
 
+    try:
+        parameters = coerce_parameters(template.parameters, {})
+    except ParameterError:
+        parameters = {}
     return ReportDefinition(
         name=template.name, template=template, description=template.description, owner=template.owner,
-        parameters=coerce_parameters(template.parameters, {}), instances=None, schedule=template.schedule,
-        implicit=True, source_path=None,
+        parameters=parameters, instances=None, schedule=template.schedule, implicit=True, source_path=None,
     )
 
 
@@ -209,6 +214,15 @@ def load_definitions(catalog: Mapping[str, ReportSpec], catalog_dir: Path | None
     for template in catalog.values():
         definitions.setdefault(template.name, implicit_definition(template))
     return dict(sorted(definitions.items()))
+
+
+def configured_definitions(settings=None, *, check_sql: bool = True) -> dict[str, ReportDefinition]:
+    """The definitions of the catalog the settings select (built-ins plus ``AMC_CATALOG_DIR``)."""
+    from amc_pipelines.catalog.loader import load_catalog
+    from amc_pipelines.settings import get_settings
+
+    settings = settings or get_settings()
+    return load_definitions(load_catalog(settings.catalog_dir, check_sql=check_sql), settings.catalog_dir)
 
 
 def check_definition_instances(definitions: Iterable[ReportDefinition], known: Iterable[str]) -> None:

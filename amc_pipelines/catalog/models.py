@@ -23,7 +23,7 @@ REPORT_NAME_PATTERN = r"^[a-z][a-z0-9_]{1,62}$"
 # Output columns become Postgres columns of amc_results.<report>: plain lower-case identifiers.
 COLUMN_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 # Columns the loader adds to every result row; a report must not output them itself.
-LOADER_COLUMNS = ("instance_id", "week_start", "window_end", "amc_execution_id", "loaded_at")
+LOADER_COLUMNS = ("definition", "parameters_hash", "instance_id", "week_start", "window_end", "amc_execution_id", "loaded_at")
 # Dagster's cron aliases; anything else must be a classic 5-field expression.
 CRON_ALIASES = ("@hourly", "@daily", "@weekly", "@monthly")
 

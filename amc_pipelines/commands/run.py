@@ -1,4 +1,4 @@
-"""``amc run``: run one report now, through the execution ledger."""
+"""``amc run``: run one report definition (or template) now, through the execution ledger."""
 
 from __future__ import annotations
 
@@ -48,8 +48,11 @@ def run(report: str, instance_id: str, week: str | None, window_expr: str | None
         param_items: tuple[str, ...], force: bool, dry_run: bool, as_json: bool) -> None:
     """Run REPORT for one instance and window now, and load its rows.
 
-    A loaded result is reused, an execution AMC already has is reattached to, and a new one is
-    submitted only when neither exists. Progress goes to stderr.
+    REPORT is a report definition (`amc reports definitions`) or a template, which runs as its
+    implicit definition. --param overrides the definition's parameters: such a run is ad hoc, its
+    rows are kept beside the definition's, never in their place. A loaded result is reused, an
+    execution AMC already has is reattached to, and a new one is submitted only when neither
+    exists. Progress goes to stderr.
     """
     from amc_pipelines.amc.errors import AmcConfigurationError, AmcError
     from amc_pipelines.db import get_engine
@@ -67,7 +70,8 @@ def run(report: str, instance_id: str, week: str | None, window_expr: str | None
         raise CommandError(str(err)) from None
     window = request.window
     click.echo(f"{report} for {instance_id}: {window.amc_start()} to {window.amc_end()} {window.timezone}"
-               + (" (provisional: attribution still settling)" if request.provisional else ""), err=True)
+               + (" (provisional: attribution still settling)" if request.provisional else "")
+               + (f" (ad hoc parameters, hash {request.parameters_hash[:12]})" if request.ad_hoc else ""), err=True)
     try:
         with make_client(settings, engine) as client:
             outcome = run_report(engine, settings, client, request, progress=lambda line: click.echo(line, err=True))
@@ -85,7 +89,9 @@ def run(report: str, instance_id: str, week: str | None, window_expr: str | None
             click.echo(json.dumps(item["body"], indent=2))
         click.echo("AMC validated the request (dry run): nothing was run")
     else:
-        click.echo(f"{outcome.rows} rows loaded into amc_results.{report} ({outcome.files} file(s), "
+        key = request.result_key
+        click.echo(f"{outcome.rows} rows loaded into amc_results.{request.report.name} for definition "
+                   f"{key.definition}, parameters hash {key.parameters_hash[:12]} ({outcome.files} file(s), "
                    f"checksum {outcome.checksum})")
         click.echo(f"AMC execution {outcome.amc_execution_id}: {outcome.how}; ledger #{outcome.ledger_id}, "
                    f"{outcome.api_calls} API calls, {outcome.seconds:.1f} s"

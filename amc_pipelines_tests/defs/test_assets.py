@@ -9,8 +9,9 @@ import pytest
 
 from amc_pipelines import ledger
 from amc_pipelines.catalog import load_catalog
+from amc_pipelines.catalog.definitions import implicit_definition
 from amc_pipelines.defs.instances import amc_instances_partitions
-from amc_pipelines.defs.reports import catalog, partitions
+from amc_pipelines.defs.reports import catalog, definitions, partitions
 from amc_pipelines.defs.reports.assets import build_report_asset, report_asset_key
 from amc_pipelines.defs.reports.checks import DUPLICATES_CHECK, ROWS_CHECK, SCHEMA_CHECK
 from amc_pipelines.defs.resources import AmcClientResource, DatabaseResource
@@ -39,7 +40,7 @@ def env(make_ledger_env, use_env):
 
 
 def test_two_weeks_load_with_metadata_and_checks_then_rematerialize_without_new_executions(env):
-    asset = build_report_asset(catalog[REPORT], partitions)
+    asset = build_report_asset(definitions[REPORT], partitions)
     instance_id = env.instances[0].instance_id
     weeks = [env.week(weeks_back=6).isoformat(), env.week(weeks_back=7).isoformat()]
     with dg.instance_for_test() as instance:
@@ -99,7 +100,7 @@ def test_a_rejected_query_fails_its_partition_at_once(env, tmp_path, use_env):
     )
     use_env(env.env(AMC_CATALOG_DIR=str(tmp_path)))
     spec = load_catalog(tmp_path, check_sql=False)["select_star"]
-    asset = build_report_asset(spec, partitions)
+    asset = build_report_asset(implicit_definition(spec), partitions)
     instance_id = env.instances[0].instance_id
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(amc_instances_partitions.name, [instance_id])
@@ -119,7 +120,7 @@ def test_a_week_inside_the_data_lag_fails_fast_without_asking_amc(env, clock):
     # partition and, in every instance zone, is less than 48 h old.
     today = clock.now()
     monday_noon = datetime.combine(today.date() - timedelta(days=today.weekday()), time(12), tzinfo=UTC)
-    asset = build_report_asset(catalog[REPORT], partitions)
+    asset = build_report_asset(definitions[REPORT], partitions)
     instance_id = env.instances[0].instance_id
     too_new = (monday_noon - timedelta(weeks=1)).date().isoformat()
     with clock.moved_to(monday_noon), dg.instance_for_test() as instance:
@@ -145,7 +146,7 @@ def _rows_check_of_one_week(env, spec, use_env, directory):
     instance_id = env.instances[0].instance_id
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(amc_instances_partitions.name, [instance_id])
-        result = _materialize(build_report_asset(spec, partitions), env, instance, instance_id,
+        result = _materialize(build_report_asset(implicit_definition(spec), partitions), env, instance, instance_id,
                               env.week(weeks_back=6).isoformat())
     assert result.success  # a warning blocks nothing
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
@@ -181,14 +182,20 @@ def test_a_week_whose_rows_are_all_under_the_privacy_threshold_passes_with_a_war
     assert check.metadata["privacy_filtered_rows"].value == rows
 
 
-def test_every_catalog_report_is_an_asset_with_its_schedule() -> None:
+def test_every_report_definition_is_an_asset_with_its_schedule() -> None:
     from amc_pipelines.definitions import defs
 
     repo = defs.get_repository_def()
-    for name, spec in catalog.items():
+    assert set(catalog) < set(definitions)  # each template's implicit definition, and the built-in examples
+    for name, definition in definitions.items():
+        spec = definition.template
         key = report_asset_key(name)
         asset_spec = repo.assets_defs_by_key[key].specs_by_key[key]
-        assert (asset_spec.group_name, asset_spec.owners, asset_spec.kinds) == ("amc_reports", [spec.owner], {"amc", "postgres"})
+        assert (asset_spec.group_name, asset_spec.owners, asset_spec.kinds) == (
+            "amc_reports", [definition.owner], {"amc", "postgres"})
+        assert asset_spec.metadata["template"] == spec.name
+        assert asset_spec.metadata["parameters_hash"] == definition.parameters_hash
+        assert asset_spec.metadata["dagster/table_name"] == f"amc_results.{spec.name}"
         assert repo.assets_defs_by_key[key].op.pool == "amc"
         assert [c.name for c in asset_spec.metadata["dagster/column_schema"].columns] == spec.column_names
         assert {c.name for c in repo.assets_defs_by_key[key].check_keys} == {SCHEMA_CHECK, DUPLICATES_CHECK, ROWS_CHECK}

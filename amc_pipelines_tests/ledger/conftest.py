@@ -95,13 +95,17 @@ class LedgerEnv:
         return sorted((tuple(_normal(row[i]) for i in positions) for row in result.rows), key=repr)
 
     def loaded_rows(self, request: Any) -> list[tuple]:
+        """The rows the request's run loaded (its definition, parameters, instance and window)."""
+        from amc_pipelines.results import rows_of
+
         names = [c.name for c in request.report.output_columns]
-        query = sql.SQL("SELECT {} FROM amc_results.{} WHERE instance_id = %s AND week_start = %s").format(
-            sql.SQL(", ").join(map(sql.Identifier, names)), sql.Identifier(request.report.name))
+        where, values = rows_of(request.result_key)
+        query = sql.SQL("SELECT {} FROM amc_results.{} WHERE {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, names)), sql.Identifier(request.report.name), where)
         raw = self.engine.raw_connection()
         try:
             with raw.driver_connection.cursor() as cursor:
-                cursor.execute(query, (request.instance.instance_id, request.window.start.date()))
+                cursor.execute(query, values)
                 rows = cursor.fetchall()
         finally:
             raw.close()

@@ -9,7 +9,7 @@ import pytest
 
 from amc_pipelines import ledger
 from amc_pipelines.amc.transport import RetryPolicy
-from amc_pipelines.catalog import load_catalog
+from amc_pipelines.catalog.definitions import configured_definitions
 from amc_pipelines.runner import prepare_run, run_report
 
 # A report whose metrics are integers and decimals: the sandbox's DuckDB sums DOUBLE columns in a
@@ -22,7 +22,7 @@ SHORT_RETRIES = RetryPolicy(max_attempts=8, base_backoff_seconds=0.02, max_backo
 
 
 def _run_all(env) -> dict[tuple[str, str], object]:
-    catalog = load_catalog(env.settings.catalog_dir)
+    definitions = configured_definitions(env.settings)
     settings = env.settings
     partitions = [(i.instance_id, env.week(weeks_back=n, instance=k))
                   for k, i in enumerate(env.instances[:2]) for n in range(WEEKS)]
@@ -30,7 +30,7 @@ def _run_all(env) -> dict[tuple[str, str], object]:
     def one(partition):
         instance_id, week = partition
         request = prepare_run(env.engine, settings, report_name=REPORT, instance_id=instance_id, week=week,
-                              params={}, catalog=catalog)
+                              params={}, definitions=definitions)
         with env.client(retry=SHORT_RETRIES) as client:  # one client per run: its counter is the run's calls
             return run_report(env.engine, settings, client, request)
 

@@ -25,7 +25,7 @@ from amc_pipelines.defs.reports.assets import report_asset_key
 from amc_pipelines.defs.resources import DatabaseResource
 
 if TYPE_CHECKING:
-    from amc_pipelines.catalog import ReportSpec
+    from amc_pipelines.catalog.definitions import ReportDefinition
     from amc_pipelines.partitions import ReportPartition
 
 HOURLY = "0 * * * *"
@@ -49,22 +49,30 @@ def known_instances(instance: dg.DagsterInstance) -> set[str]:
     return set(instance.get_dynamic_partitions(amc_instances_partitions.name))
 
 
+def has_instance(definition: ReportDefinition, instance_id: str, synced: set[str]) -> bool:
+    """Whether the definition's asset has partitions for the instance: its own instances, or else
+    those the instance sync has added to Dagster."""
+    return instance_id in (synced if definition.instances is None else definition.instances)
+
+
 def tick_time(context: dg.ScheduleEvaluationContext) -> datetime:
     scheduled = context.scheduled_execution_time
     return scheduled.astimezone(UTC) if scheduled is not None else clock.now()
 
 
-def build_report_schedule(spec: ReportSpec) -> dg.ScheduleDefinition:
-    cron, zone = (spec.schedule.cron, spec.schedule.timezone) if spec.schedule.timezone else (HOURLY, "UTC")
-    where = spec.schedule.timezone or "each instance's time zone"
+def build_report_schedule(definition: ReportDefinition) -> dg.ScheduleDefinition:
+    schedule = definition.schedule
+    cron, zone = (schedule.cron, schedule.timezone) if schedule.timezone else (HOURLY, "UTC")
+    where = schedule.timezone or "each instance's time zone"
+    instances = "every enabled instance" if definition.instances is None else ", ".join(definition.instances)
 
     @dg.schedule(
-        name=f"{spec.name}_schedule",
+        name=f"{definition.name}_schedule",
         cron_schedule=cron,
         execution_timezone=zone,
-        target=[report_asset_key(spec.name)],
-        description=(f"Collects the newest collectable week of `{spec.name}` for every enabled instance when "
-                     f"`{spec.schedule.cron}` fires in {where}."),
+        target=[report_asset_key(definition.name)],
+        description=(f"Collects the newest collectable week of `{definition.name}` for {instances} when "
+                     f"`{schedule.cron}` fires in {where}."),
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )
     def report_schedule(context: dg.ScheduleEvaluationContext, database: DatabaseResource):
@@ -78,20 +86,20 @@ def build_report_schedule(spec: ReportSpec) -> dg.ScheduleDefinition:
         tick = tick_time(context)
         previous = croniter(cron, tick.astimezone(_zone(zone))).get_prev(datetime).astimezone(UTC)
         wanted, skipped = scheduled_partitions(
-            spec, list_instances(database.get_engine(), enabled_only=True), settings,
+            definition, list_instances(database.get_engine(), enabled_only=True), settings,
             tick=tick, previous_tick=previous, first_week=partition_weeks_start(settings, now=tick),
         )
-        present = known_instances(context.instance)
+        synced = known_instances(context.instance)
         for item in skipped:
             context.log.info(f"{item.instance_id}: {item.reason}")
         requests = []
         for partition in wanted:
-            if partition.instance_id not in present:
+            if not has_instance(definition, partition.instance_id, synced):
                 context.log.info(f"{partition.instance_id}: not in amc_instances yet (the instance sync adds it)")
                 continue
             requests.append(dg.RunRequest(run_key=partition.run_key, partition_key=partition.dagster_key()))
         if not requests:
-            return dg.SkipReason(f"no instance is due for {spec.name} at {tick.isoformat()}")
+            return dg.SkipReason(f"no instance is due for {definition.name} at {tick.isoformat()}")
         return requests
 
     return report_schedule
@@ -103,8 +111,8 @@ def _zone(name: str):
     return ZoneInfo(name)
 
 
-def build_settle_schedule(catalog: dict[str, ReportSpec]) -> dg.ScheduleDefinition:
-    keys = [report_asset_key(name) for name in catalog]
+def build_settle_schedule(definitions: dict[str, ReportDefinition]) -> dg.ScheduleDefinition:
+    keys = [report_asset_key(name) for name in definitions]
 
     @dg.schedule(
         name="amc_settle_schedule",
@@ -122,10 +130,11 @@ def build_settle_schedule(catalog: dict[str, ReportSpec]) -> dg.ScheduleDefiniti
         settings = get_settings()
         tick = tick_time(context)
         first_week = partition_weeks_start(settings, now=tick)
-        present = known_instances(context.instance)
+        synced = known_instances(context.instance)
         requests = []
-        for partition in settled_partitions(database.get_engine(), catalog, settings, now=tick):
-            if partition.instance_id not in present or partition.week < first_week:
+        for partition in settled_partitions(database.get_engine(), definitions, settings, now=tick):
+            if not has_instance(definitions[partition.report], partition.instance_id, synced) \
+                    or partition.week < first_week:
                 continue
             if partition_in_progress(context.instance, partition):
                 continue  # that run sees the settled window and re-collects

@@ -16,17 +16,17 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from amc_pipelines.defs.reports.assets import report_asset_key
-from amc_pipelines.defs.reports.schedules import known_instances, partition_in_progress
+from amc_pipelines.defs.reports.schedules import has_instance, known_instances, partition_in_progress
 from amc_pipelines.defs.resources import DatabaseResource
 
 if TYPE_CHECKING:
-    from amc_pipelines.catalog import ReportSpec
+    from amc_pipelines.catalog.definitions import ReportDefinition
 
 
-def build_execution_sensor(catalog: dict[str, ReportSpec]) -> dg.SensorDefinition:
+def build_execution_sensor(definitions: dict[str, ReportDefinition]) -> dg.SensorDefinition:
     @dg.sensor(
         name="amc_execution_sensor",
-        target=[report_asset_key(name) for name in catalog],
+        target=[report_asset_key(name) for name in definitions],
         minimum_interval_seconds=120,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=("Requests a run for every partition whose AMC execution was submitted or finished but "
@@ -38,11 +38,12 @@ def build_execution_sensor(catalog: dict[str, ReportSpec]) -> dg.SensorDefinitio
 
         settings = get_settings()
         first_week = partition_weeks_start(settings)
-        present = known_instances(context.instance)
+        synced = known_instances(context.instance)
         requests = []
-        for found in unfinished_executions(database.get_engine(), catalog, settings):
+        for found in unfinished_executions(database.get_engine(), definitions, settings):
             partition = found.partition
-            if partition.instance_id not in present or partition.week < first_week:
+            if not has_instance(definitions[partition.report], partition.instance_id, synced) \
+                    or partition.week < first_week:
                 continue
             if partition_in_progress(context.instance, partition):
                 continue  # its run is still working on it
