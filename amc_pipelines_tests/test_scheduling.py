@@ -126,3 +126,24 @@ def test_discovered_instances_become_specs_or_say_why_not() -> None:
     assert "instance_id" in reasons["NOT-AN-ID"]
     specs, _ = discovered_instance_specs(found[1:2], SETTINGS, account_id="ENTITY9Z8Y7X6W5V", default_timezone="UTC")
     assert (specs[0].region, specs[0].account_id) == ("EU", "ENTITY9Z8Y7X6W5V")
+
+
+def test_a_definitions_own_schedule_and_instances_decide_its_runs(tmp_path) -> None:
+    folder = tmp_path / "definitions"
+    folder.mkdir()
+    (folder / "acme.yaml").write_text(
+        "name: acme_hero_asins\ntemplate: asin_performance\ndescription: Acme.\nparameters: {asins: [B0ABCDEFGH]}\n"
+        "instances: [amctokyo000001]\nschedule: {cron: '0 9 * * 3'}\n")
+    definitions = load_definitions(CATALOG, tmp_path)
+    instances = [_instance("amctokyo000001", "Asia/Tokyo"), _instance("amcnewyork0001", "America/New_York")]
+    acme = _sweep(definitions["acme_hero_asins"], instances, hours=14 * 24)
+    template = _sweep(definitions["asin_performance"], instances, hours=14 * 24)
+    # Its own cron (Wednesdays 09:00 JST = Wednesday 00:00 UTC), its own instance, its own asset's run keys.
+    assert [(tick, p.instance_id) for tick, p in acme] == [
+        (datetime(2026, 10, 28, 0, tzinfo=UTC), "amctokyo000001"), (datetime(2026, 11, 4, 0, tzinfo=UTC), "amctokyo000001")]
+    assert {p.report for _, p in acme} == {"acme_hero_asins"} and {p.report for _, p in template} == {"asin_performance"}
+    assert len(template) == 4  # the template's implicit definition still runs on both instances
+    # Run keys are unique per (definition, instance, week), also where the template asks for the same week.
+    assert {(p.instance_id, p.week) for _, p in acme} & {(p.instance_id, p.week) for _, p in template}
+    keys = [p.run_key for _, p in acme + template]
+    assert len(keys) == len(set(keys))
