@@ -147,9 +147,12 @@ def test_amc_pool_limits_runs_only_once_an_operator_sets_it(tmp_path: Path, make
     url = make_database()
     home = tmp_path / "dagster_home"
     write_dagster_yaml(home, postgres_url=psycopg2_url(url))
-    job = dg.Definitions(assets=[pool_probe], jobs=[dg.define_asset_job("probe", [pool_probe])]).resolve_job_def("probe")
-
     with dg.DagsterInstance.from_config(str(home)) as instance:
+        # Resolved while this instance is Dagster's current one: resolving reads the current instance's
+        # definitions state, and another test's instance, gone by now, may still be recorded as current.
+        job = dg.Definitions(assets=[pool_probe], jobs=[dg.define_asset_job("probe", [pool_probe])]
+                             ).resolve_job_def("probe")
+
         def run(status: dg.DagsterRunStatus) -> dg.DagsterRun:
             return instance.create_run_for_job(job, execution_plan=create_execution_plan(job), status=status)
 
