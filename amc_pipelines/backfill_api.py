@@ -130,7 +130,7 @@ class DagsterGraphQL:
             response = self._http.post("/graphql", json={"query": document, "variables": dict(variables or {})})
         except httpx.TransportError as err:
             raise DagsterApiError(f"no Dagster webserver answers at {self.url} ({type(err).__name__}: {err}): start "
-                                  "it with `make dev` (or `dagster dev`), or point --dagster-url at it") from None
+                                  "it with `make dev` (`amc dagster dev`), or point --dagster-url at it") from None
         if response.status_code != 200:
             raise DagsterApiError(f"the Dagster webserver at {self.url} answered HTTP {response.status_code}: "
                                   f"{response.text[:300]}")

@@ -27,7 +27,7 @@ _HELP: dict[str, str] = {
     "instances": "Register and manage AMC instances.",
     "sandbox": "The local AMC stand-in: serve the API, run AMC SQL.",
     "reports": "The report catalog (built-in reports plus AMC_CATALOG_DIR): list, show, validate.",
-    "dagster": "Dagster instance files: write DAGSTER_HOME/dagster.yaml with the project's limits.",
+    "dagster": "The project's Dagster deployment on AMC_HOME/dagster: dev, demo, status, stop, init.",
     "run": "Run one report for an instance and window now, through the execution ledger.",
     "executions": "The execution ledger: list executions, show one with its status history.",
     "backfill": "Report backfills in a running Dagster (week x instance): start, status, pause, resume, cancel, retry-failed.",

@@ -7,7 +7,7 @@ Domain logic only (no Dagster, no click). Every error a user can cause is a
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -280,3 +280,14 @@ def spec_from_amc(found: Mapping[str, Any], *, account_id: str | None, marketpla
     except RegistryError as err:
         raise RegistryError(f"instance {instance_id}: {err}") from None
 
+
+def register_sandbox_instances(engine: Engine, instances: Iterable[Any], *, week_start: str) -> list[tuple[str, str, str]]:
+    """Register the AMC sandbox's synthetic instances as discovery would register a real account's
+    (an upsert that keeps the operator's choices); (instance id, upsert outcome, advertiser) each."""
+    registered = []
+    for inst in instances:
+        _, outcome = upsert_discovered(engine, InstanceSpec.parse(
+            instance_id=inst.instance_id, name=inst.advertiser, account_id=inst.account_id,
+            marketplace_id=inst.marketplace_id, region=inst.region, timezone=inst.timezone, week_start=week_start))
+        registered.append((inst.instance_id, outcome, inst.advertiser))
+    return registered

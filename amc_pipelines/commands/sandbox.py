@@ -101,18 +101,14 @@ def register(size: str | None, seed: int | None) -> None:
     Like discovery against real AMC: an instance already registered keeps the operator's choices.
     """
     from amc_pipelines.db import database_url, get_engine, upgrade
-    from amc_pipelines.registry import InstanceSpec, upsert_discovered
+    from amc_pipelines.registry import register_sandbox_instances
 
     dataset = _dataset(size, seed)
     url = database_url(get_settings())
     upgrade(url)
-    engine = get_engine(url)
-    for inst in dataset.instances:
-        spec = InstanceSpec.parse(instance_id=inst.instance_id, name=inst.advertiser, account_id=inst.account_id,
-                                  marketplace_id=inst.marketplace_id, region=inst.region, timezone=inst.timezone,
-                                  week_start=get_settings().week_start)
-        _, outcome = upsert_discovered(engine, spec)
-        click.echo(f"{inst.instance_id}  {outcome:<9}  {inst.advertiser}")
+    for instance_id, outcome, advertiser in register_sandbox_instances(
+            get_engine(url), dataset.instances, week_start=get_settings().week_start):
+        click.echo(f"{instance_id}  {outcome:<9}  {advertiser}")
 
 
 def _parse_param(text: str) -> tuple[str, Any]:

@@ -235,18 +235,12 @@ class LocalDeployment:
 
 
 def register_sandbox_instances(engine, settings: Settings) -> list[str]:
-    """Register the sandbox's instances as discovery would (an upsert that keeps the operator's
-    choices, as ``amc sandbox register`` does); their ids in the sandbox's order."""
-    from amc_pipelines.registry import InstanceSpec, upsert_discovered
+    """Register the sandbox's instances (as ``amc sandbox register`` does); their ids in the sandbox's order."""
+    from amc_pipelines.registry import register_sandbox_instances as register
     from amc_pipelines.sandbox.datagen import ensure_dataset
 
     dataset = ensure_dataset(settings.sandbox_dir, size=settings.sandbox_size, seed=settings.sandbox_seed)
-    for inst in dataset.instances:
-        upsert_discovered(engine, InstanceSpec.parse(
-            instance_id=inst.instance_id, name=inst.advertiser, account_id=inst.account_id,
-            marketplace_id=inst.marketplace_id, region=inst.region, timezone=inst.timezone,
-            week_start=settings.week_start))
-    return [inst.instance_id for inst in dataset.instances]
+    return [instance_id for instance_id, _, _ in register(engine, dataset.instances, week_start=settings.week_start)]
 
 
 def sandbox_answers(api_url: str) -> bool:
