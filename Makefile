@@ -8,13 +8,21 @@ export AMC_HOME ?= $(CURDIR)/.amc
 
 .PHONY: install test lint dev demo bench postgres chromium clean
 
-install: $(STAMP)
+install: $(STAMP) $(DBT_MANIFEST)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+
+# The dbt manifest the Dagster code location reads (dagster-dbt's prepare_if_dev acts only under
+# `dagster dev`): parsed again when a dbt project file changes.
+DBT_MANIFEST := dbt_project/target/manifest.json
+DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -path dbt_project/logs -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
+$(DBT_MANIFEST): $(STAMP) $(DBT_SOURCES)
+	$(BIN)/python -c "from amc_pipelines.marts import ensure_manifest; ensure_manifest()"
+	@touch $(DBT_MANIFEST)
 
 # CI's machine has PostgreSQL on 127.0.0.1:5432 but it may be stopped; without one the
 # tests fall back to the embedded server.

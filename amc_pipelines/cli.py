@@ -20,6 +20,7 @@ _GROUPS: dict[str, str] = {
     "run": "amc_pipelines.commands.run:run",
     "executions": "amc_pipelines.commands.executions:executions",
     "backfill": "amc_pipelines.commands.backfill:backfill",
+    "dbt": "amc_pipelines.commands.dbt:dbt",
 }
 
 _HELP: dict[str, str] = {
@@ -30,6 +31,7 @@ _HELP: dict[str, str] = {
     "dagster": "The project's Dagster deployment on AMC_HOME/dagster: dev, demo, status, stop, init.",
     "run": "Run one report for an instance and window now, through the execution ledger.",
     "executions": "The execution ledger: list executions, show one with its status history.",
+    "dbt": "dbt on dbt_project/ (the marts) with the project's database as its profile: amc dbt build ...",
     "backfill": "Report backfills in a running Dagster (week x instance): start, status, pause, resume, cancel, retry-failed.",
 }
 

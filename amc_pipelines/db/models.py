@@ -196,3 +196,33 @@ class PausedBackfill(Base):
 
 
 paused_backfills = PausedBackfill.__table__
+
+
+# ---- report definitions for the marts (migration 0006_report_definitions) ---------------------------
+
+
+class ReportDefinitionRow(Base):
+    """A report definition with its current parameters hash, copied from the catalog before each dbt run.
+
+    The marts read a template's own definition (named like the template) with this hash only, so
+    rows of ad hoc runs and rows loaded with older default parameters never count
+    (``amc_pipelines.marts.sync_report_definitions`` replaces the table; nothing else writes it).
+    """
+
+    __tablename__ = "report_definitions"
+
+    name: Mapped[str] = mapped_column(
+        Text, primary_key=True, comment="definition name (an implicit one is named like its template)"
+    )
+    template: Mapped[str] = mapped_column(
+        Text, nullable=False, comment="catalog report: the result table amc_results.<template>"
+    )
+    parameters_hash: Mapped[str] = mapped_column(
+        Text, nullable=False, comment="hash of the definition's current parameters"
+    )
+    implicit: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    parameters: Mapped[dict] = mapped_column(JSONB, nullable=False)
+    synced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+report_definitions = ReportDefinitionRow.__table__

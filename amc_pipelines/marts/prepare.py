@@ -1,0 +1,152 @@
+"""What the database needs before dbt runs: input checks, result tables, definitions, currencies."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from amc_pipelines.marts.dbt import DBT_PROJECT_DIR
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from amc_pipelines.catalog import ReportSpec
+    from amc_pipelines.catalog.definitions import ReportDefinition
+
+SEED_PATH = DBT_PROJECT_DIR / "seeds" / "marketplaces.csv"
+_LOCK_KEY = "amc:marts:dbt"
+
+
+class MartsError(ValueError):
+    """The marts cannot be built from this catalog or registry; the message names what to fix."""
+
+
+@dataclass(frozen=True)
+class MartInput:
+    """A template the marts read: the metric roles and the dimension columns its staging model selects.
+
+    The staging model reads each role from the column named like the role (``spend`` holds role
+    ``spend``), so a spec that moves a role to another column fails here, not with a SQL error.
+    """
+
+    template: str
+    roles: tuple[str, ...]
+    dimensions: tuple[str, ...]
+    model: str  # the staging model that reads it, for the messages
+
+
+MART_INPUTS: tuple[MartInput, ...] = (
+    MartInput(
+        "campaign_performance",
+        roles=("impressions", "clicks", "spend", "purchases", "sales", "ntb_purchases", "ntb_sales"),
+        dimensions=("ad_product", "campaign_id", "campaign"),
+        model="dbt_project/models/staging/stg_campaign_performance.sql",
+    ),
+)
+
+
+def check_mart_inputs(catalog: Mapping[str, ReportSpec], inputs: Iterable[MartInput] = MART_INPUTS) -> None:
+    """Refuse a catalog whose templates lack a column or metric role the marts read (names report and column)."""
+    problems = []
+    for need in inputs:
+        spec = catalog.get(need.template)
+        if spec is None:
+            problems.append(f"report '{need.template}': the marts read it ({need.model}) but the catalog has no such report")
+            continue
+        by_name = {c.name: c for c in spec.output_columns}
+        by_role = {c.role: c for c in spec.output_columns if c.role is not None}
+        for role in need.roles:
+            holder = by_role.get(role)
+            if holder is None:
+                column = by_name.get(role)
+                where = (f"column '{role}' has no role" if column is not None and column.kind == "metric"
+                         else f"no output column '{role}'" if column is None else f"column '{role}' is a {column.kind}")
+                problems.append(f"report '{need.template}', column '{role}': the marts need a metric column with "
+                                f"role '{role}' ({where}); declare it in the report's output_columns with role: {role}")
+            elif holder.name != role:
+                problems.append(f"report '{need.template}', column '{holder.name}': it holds role '{role}', but "
+                                f"{need.model} reads that role from a column named '{role}'; rename the column "
+                                f"(or the staging model's select)")
+        for dimension in need.dimensions:
+            if dimension not in by_name:
+                problems.append(f"report '{need.template}', column '{dimension}': the marts group by this dimension "
+                                f"and the report has no such output column")
+    if problems:
+        raise MartsError("the marts cannot read the catalog:\n  " + "\n  ".join(problems))
+
+
+def marketplace_currencies() -> dict[str, str]:
+    """marketplace_id -> currency, from the dbt seed."""
+    with SEED_PATH.open(newline="") as handle:
+        return {row["marketplace_id"]: row["currency"] for row in csv.DictReader(handle)}
+
+
+def check_currencies(engine: Engine, templates: Iterable[str] = tuple(i.template for i in MART_INPUTS)) -> None:
+    """Every instance with a loaded week of these templates has a marketplace the seed gives a currency."""
+    from sqlalchemy import text
+
+    known = marketplace_currencies()
+    with engine.connect() as conn:
+        rows = conn.execute(text("""
+            SELECT DISTINCT e.instance_id, i.marketplace_id
+            FROM amc.executions e LEFT JOIN amc.instances i USING (instance_id)
+            WHERE e.status = 'LOADED' AND e.report_name = ANY(:templates)
+            ORDER BY 1
+        """), {"templates": list(templates)}).all()
+    problems = []
+    for instance_id, marketplace_id in rows:
+        if marketplace_id is None:
+            problems.append(f"instance {instance_id} has loaded weeks but is not in the instance registry, so its "
+                            f"currency is unknown; register it again (amc instances add) or delete its results")
+        elif marketplace_id not in known:
+            problems.append(f"instance {instance_id}: marketplace {marketplace_id} is not in "
+                            f"dbt_project/seeds/marketplaces.csv, so the marts cannot tell its currency; add the "
+                            f"marketplace with its country and currency to the seed")
+    if problems:
+        raise MartsError("\n".join(problems))
+
+
+def sync_report_definitions(engine: Engine, definitions: Mapping[str, ReportDefinition]) -> int:
+    """Replace ``amc.report_definitions`` with these definitions (one transaction); returns how many."""
+    from sqlalchemy import delete, insert
+
+    from amc_pipelines.db.models import report_definitions
+
+    rows = [{"name": d.name, "template": d.template.name, "parameters_hash": d.parameters_hash,
+             "implicit": d.implicit, "parameters": d.parameters} for d in definitions.values()]
+    with engine.begin() as conn:
+        conn.execute(delete(report_definitions))
+        if rows:
+            conn.execute(insert(report_definitions), rows)
+    return len(rows)
+
+
+def prepare_database(engine: Engine, catalog: Mapping[str, ReportSpec],
+                     definitions: Mapping[str, ReportDefinition]) -> None:
+    """Everything dbt needs in the database, in order (see the package docstring)."""
+    from amc_pipelines.results import ensure_result_table
+
+    check_mart_inputs(catalog)
+    for need in MART_INPUTS:
+        ensure_result_table(engine, catalog[need.template])
+    sync_report_definitions(engine, definitions)
+    check_currencies(engine)
+
+
+@contextlib.contextmanager
+def build_lock(engine: Engine) -> Iterator[None]:
+    """One dbt build at a time on a database: concurrent builds would race on replacing the staging
+    views and on the same incremental tables. A session advisory lock, released when the block ends."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(hashtextextended(:key, 0))"), {"key": _LOCK_KEY})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(hashtextextended(:key, 0))"), {"key": _LOCK_KEY})
+            conn.commit()

@@ -1,0 +1,28 @@
+-- campaign_performance rows of the template's own definition (named like the template) with its
+-- CURRENT parameters hash, weekly windows only: rows of ad hoc runs (other parameters), rows loaded
+-- with older default parameters and ad hoc windows (window_end other than week_start + 7 days) are left out.
+-- Money is already in the instance's currency (converted once, in the report's AMC SQL).
+with definition as (
+    select name, parameters_hash
+    from {{ source('amc_control', 'report_definitions') }}
+    where name = 'campaign_performance' and template = 'campaign_performance'
+)
+
+select
+    r.instance_id,
+    r.week_start,
+    r.amc_execution_id,
+    r.ad_product,
+    r.campaign_id,
+    r.campaign,
+    coalesce(r.impressions, 0) as impressions,
+    coalesce(r.clicks, 0) as clicks,
+    coalesce(r.spend, 0)::numeric as spend,
+    coalesce(r.purchases, 0) as purchases,
+    coalesce(r.sales, 0)::numeric as sales,
+    coalesce(r.ntb_purchases, 0) as ntb_purchases,
+    coalesce(r.ntb_sales, 0)::numeric as ntb_sales
+from {{ source('amc_results', 'campaign_performance') }} as r
+join definition as d
+    on r.definition = d.name and r.parameters_hash = d.parameters_hash
+where r.window_end = r.week_start + interval '7 days'
