@@ -2,13 +2,14 @@
 
 import dagster as dg
 
-from amc_pipelines.defs import instances, notifications, reports
+from amc_pipelines.defs import aggregates, instances, notifications, reports
 from amc_pipelines.defs.resources import DatabaseResource
 
 defs = dg.Definitions.merge(
     instances.defs,
     notifications.defs,
     reports.defs,
+    aggregates.defs,
     dg.Definitions(
         resources={"database": DatabaseResource()},
         # A report run is one step: the in-process executor spares each run a step subprocess that

@@ -154,8 +154,15 @@ def built(marts_env):
     return env
 
 
-def test_weekly_marts_equal_an_independent_computation(built):
+def test_weekly_marts_match_pandas_and_a_recollected_week_changes_only_its_rows(built):
+    """One test, not several: each test of a module may run on another xdist worker, and each worker
+    would load the weeks and build the marts again."""
     env = built
+    _marts_equal_an_independent_computation(env)
+    _recollecting_a_week_changes_that_weeks_rows_only_and_a_full_refresh_is_identical(env)
+
+
+def _marts_equal_an_independent_computation(env):
     campaigns, instances = expected_marts(env)
     actual_campaigns, actual_instances = mart(env, "fct_campaign_week"), mart(env, "fct_instance_week")
     assert_same(actual_campaigns, campaigns, KEYS_CAMPAIGN, [*INTEGERS, "campaign", "currency", "provisional"])
@@ -178,8 +185,7 @@ def test_weekly_marts_equal_an_independent_computation(built):
     assert len(actual_instances) == 6
 
 
-def test_recollecting_a_week_changes_that_weeks_rows_only_and_a_full_refresh_is_identical(built):
-    env = built
+def _recollecting_a_week_changes_that_weeks_rows_only_and_a_full_refresh_is_identical(env):
     i0, _ = env.instance_ids
     w_a, w_b, _ = env.weeks
     before_campaigns, before_instances = mart(env, "fct_campaign_week"), mart(env, "fct_instance_week")

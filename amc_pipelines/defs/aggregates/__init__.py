@@ -1,0 +1,147 @@
+"""The marts (dbt_project/) as Dagster assets, group ``aggregates``: the dbt side of issue 10.
+
+- ``amc_marts``: every dbt model (staging, intermediate, marts), partitioned exactly like the report
+  assets (week x instance; identity mapping from ``amc/<template>``). A run builds its partitions'
+  weeks: the partitions go to dbt as ``--vars`` and the incremental marts replace those weeks.
+  They materialize on their own once the upstream report partition loads (declarative automation,
+  evaluated by the RUNNING ``aggregates_automation`` sensor); dbt tests are asset checks.
+- ``amc_marts_reference``: the dbt seeds (marketplaces and currencies), unpartitioned, built once
+  when missing and whenever launched; the models read them but are not triggered by them.
+
+Domain logic lives in :mod:`amc_pipelines.marts`; this module only wires it.
+"""
+
+# No `from __future__ import annotations`: Dagster inspects the context annotation at definition time.
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from amc_pipelines.defs.reports import catalog, partitions
+from amc_pipelines.defs.resources import DatabaseResource
+from amc_pipelines.marts import (
+    DBT_PROJECT_DIR,
+    MART_INPUTS,
+    check_mart_inputs,
+    dbt_executable,
+    ensure_manifest,
+)
+
+GROUP = "aggregates"
+SEEDS = "resource_type:seed"
+
+check_mart_inputs(catalog)  # a catalog the marts cannot read fails the code location, naming report and column
+project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+ensure_manifest()
+
+# Every model follows the report partitions the marts read: when a partition of one of those
+# reports has newly loaded (none missing or loading), the same partition of every model is
+# requested together, also the models that read no report table directly (staging of the registry,
+# the currency join): direct-deps conditions (any_deps_updated, eager) would leave those out and
+# then block the models downstream of them as "missing". eager() would also act on the latest week
+# only, and backfilled weeks need their marts too. The seeds (unpartitioned) trigger nothing.
+_REPORT_KEYS = [dg.AssetKey(["amc", need.template]) for need in MART_INPUTS]
+
+
+def _or(condition: dg.AutomationCondition) -> dg.AutomationCondition:
+    matches = [dg.AutomationCondition.asset_matches(key, condition) for key in _REPORT_KEYS]
+    result = matches[0]
+    for match in matches[1:]:
+        result = result | match
+    return result
+
+
+MARTS_CONDITION = (
+    _or(dg.AutomationCondition.newly_updated())
+    & ~_or(dg.AutomationCondition.missing())
+    & ~_or(dg.AutomationCondition.in_progress())
+    & ~dg.AutomationCondition.in_progress()
+).with_label("after_report_partition_loads")
+
+
+class MartsTranslator(DagsterDbtTranslator):
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return GROUP
+
+    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
+        if dbt_resource_props["resource_type"] == "seed":
+            return dg.AutomationCondition.eager()  # unpartitioned: built once when missing
+        return MARTS_CONDITION
+
+
+@contextlib.contextmanager
+def _environ(values: Mapping[str, str]) -> Iterator[None]:
+    """DbtCliResource passes this process's environment to dbt: set the profile's variables around the call."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, database: DatabaseResource,
+             args: list[str]) -> Iterator[Any]:
+    from amc_pipelines.catalog.definitions import load_definitions
+    from amc_pipelines.marts import (
+        MartsError,
+        build_lock,
+        dbt_environment,
+        prepare_database,
+        prune_target_dirs,
+    )
+    from amc_pipelines.settings import get_settings
+
+    settings = get_settings()
+    engine = database.get_engine()
+    runs_dir = settings.home / "dbt" / "runs"
+    target = runs_dir / f"{context.run.run_id[:8]}-{context.op_execution_context.op.name}"
+    env = dbt_environment(database.resolved_url(), target_dir=target)
+    # A subset (one seed, one model, checks only) must not pull in a test whose other parent is not built.
+    env["DBT_INDIRECT_SELECTION"] = "cautious"
+    with build_lock(engine):
+        try:
+            prepare_database(engine, catalog, load_definitions(catalog, settings.catalog_dir))
+        except MartsError as err:
+            raise dg.Failure(str(err), allow_retries=False) from None
+        with _environ(env):
+            yield from dbt.cli(args, context=context, target_path=target).stream()
+    prune_target_dirs(runs_dir)
+
+
+@dbt_assets(manifest=project.manifest_path, project=project, select=SEEDS, name="amc_marts_reference",
+            dagster_dbt_translator=MartsTranslator())
+def amc_marts_reference(context: dg.AssetExecutionContext, dbt: DbtCliResource, database: DatabaseResource):
+    yield from _run_dbt(context, dbt, database, ["build"])
+
+
+@dbt_assets(manifest=project.manifest_path, project=project, exclude=SEEDS, name="amc_marts",
+            partitions_def=partitions, dagster_dbt_translator=MartsTranslator())
+def amc_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, database: DatabaseResource):
+    from amc_pipelines.marts import partition_vars
+    from amc_pipelines.partitions import ReportPartition
+
+    weeks = [ReportPartition.from_key("marts", key) for key in context.partition_keys]
+    yield from _run_dbt(context, dbt, database,
+                        ["build", "--vars", partition_vars((p.instance_id, p.week) for p in weeks)])
+
+
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "aggregates_automation", target=dg.AssetSelection.groups(GROUP),
+    default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=30,
+)
+
+defs = dg.Definitions(
+    assets=[amc_marts_reference, amc_marts],
+    sensors=[automation_sensor],
+    resources={"dbt": DbtCliResource(project_dir=project, profiles_dir=str(DBT_PROJECT_DIR),
+                                     dbt_executable=dbt_executable())},
+)
