@@ -7,7 +7,7 @@ import dagster as dg
 import pytest
 from sqlalchemy import text
 
-from amc_pipelines.defs.aggregates import amc_marts, amc_marts_reference, automation_sensor
+from amc_pipelines.defs.aggregates import SEED_KEYS, amc_marts, amc_marts_reference, automation_sensor
 from amc_pipelines.defs.aggregates import defs as aggregates_defs
 from amc_pipelines.defs.instances import amc_instances_partitions
 from amc_pipelines.defs.reports import definitions, partitions
@@ -30,18 +30,26 @@ def test_a_loaded_report_partition_builds_its_marts_partition_with_checks(make_l
                  "dbt": aggregates_defs.resources["dbt"]}
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(amc_instances_partitions.name, [instance_id])
-        assert dg.materialize([amc_marts_reference], instance=instance, resources=resources).success
-        # Declarative automation: nothing to do, then the report partition loads, then it asks for
-        # exactly that partition of every model (the sensor evaluates with its cursor the same way).
+        # Declarative automation: the seed first (missing), no model; then the report partition loads
+        # while the seed is still missing: no model yet, but the load is remembered; once the seed is
+        # built, exactly that partition of every model (the sensor evaluates with its cursor the same way).
         automation = dg.Definitions(assets=[report, amc_marts_reference, amc_marts], sensors=[automation_sensor],
                                     resources=resources)
         marts_key = dg.AssetKey(["marts", "fct_campaign_week"])
-        idle = dg.evaluate_automation_conditions(defs=automation, instance=instance)
-        assert idle.total_requested == 0
+
+        def requested_models(evaluation) -> set[str]:
+            return {r.key.to_user_string() for r in evaluation.results
+                    if r.true_subset.size and r.key not in SEED_KEYS}
+
+        first = dg.evaluate_automation_conditions(defs=automation, instance=instance)
+        assert first.get_num_requested(SEED_KEYS[0]) == 1 and not requested_models(first)
         assert dg.materialize([report], instance=instance, partition_key=key, resources=resources).success
-        requested = dg.evaluate_automation_conditions(defs=automation, instance=instance, cursor=idle.cursor)
+        waiting = dg.evaluate_automation_conditions(defs=automation, instance=instance, cursor=first.cursor)
+        assert not requested_models(waiting)
+        assert dg.materialize([amc_marts_reference], instance=instance, resources=resources).success
+        requested = dg.evaluate_automation_conditions(defs=automation, instance=instance, cursor=waiting.cursor)
         assert requested.get_requested_partitions(marts_key) == {key}
-        assert {r.key.to_user_string() for r in requested.results if r.true_subset.size} == {
+        assert requested_models(requested) == {
             "staging/stg_campaign_performance", "staging/stg_weekly_loads", "staging/stg_instances",
             "staging/int_instance_currency", "staging/int_campaign_week", "staging/int_instance_week",
             "marts/fct_campaign_week", "marts/fct_instance_week"}

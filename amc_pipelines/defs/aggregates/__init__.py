@@ -38,17 +38,19 @@ check_mart_inputs(catalog)  # a catalog the marts cannot read fails the code loc
 project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 ensure_manifest()
 
-# Every model follows the report partitions the marts read: when a partition of one of those
-# reports has newly loaded (none missing or loading), the same partition of every model is
-# requested together, also the models that read no report table directly (staging of the registry,
-# the currency join): direct-deps conditions (any_deps_updated, eager) would leave those out and
-# then block the models downstream of them as "missing". eager() would also act on the latest week
-# only, and backfilled weeks need their marts too. The seeds (unpartitioned) trigger nothing.
+# Every model follows the report partitions the marts read: once a partition of one of those
+# reports has loaded (since the models' partition was last requested or built), and none of them is
+# missing or loading, and the seeds are built, the same partition of every model is requested
+# together, also the models that read no report table directly (staging of the registry and the
+# ledger, the currency join). Why not eager(): it acts on the latest week only (backfilled weeks need
+# marts too), and its direct-dependency conditions never request those models, which then block
+# everything downstream of them as missing. The seeds (unpartitioned) trigger nothing.
 _REPORT_KEYS = [dg.AssetKey(["amc", need.template]) for need in MART_INPUTS]
+SEED_KEYS = [dg.AssetKey(["marts", "marketplaces"])]
 
 
-def _or(condition: dg.AutomationCondition) -> dg.AutomationCondition:
-    matches = [dg.AutomationCondition.asset_matches(key, condition) for key in _REPORT_KEYS]
+def _any(keys: list[dg.AssetKey], condition: dg.AutomationCondition) -> dg.AutomationCondition:
+    matches = [dg.AutomationCondition.asset_matches(key, condition) for key in keys]
     result = matches[0]
     for match in matches[1:]:
         result = result | match
@@ -56,11 +58,19 @@ def _or(condition: dg.AutomationCondition) -> dg.AutomationCondition:
 
 
 MARTS_CONDITION = (
-    _or(dg.AutomationCondition.newly_updated())
-    & ~_or(dg.AutomationCondition.missing())
-    & ~_or(dg.AutomationCondition.in_progress())
+    _any(_REPORT_KEYS, dg.AutomationCondition.newly_updated()).since_last_handled()
+    & ~_any(_REPORT_KEYS, dg.AutomationCondition.missing() | dg.AutomationCondition.in_progress())
+    & ~_any(SEED_KEYS, dg.AutomationCondition.missing() | dg.AutomationCondition.in_progress())
     & ~dg.AutomationCondition.in_progress()
 ).with_label("after_report_partition_loads")
+
+
+# The seeds: built whenever missing, once at a time, not again after a failed build (launch it by
+# hand once fixed). eager() and on_missing() never act on what was already missing when the sensor
+# first evaluated, and on a fresh deployment the seeds are exactly that.
+SEED_CONDITION = (
+    dg.AutomationCondition.missing() & ~dg.AutomationCondition.in_progress() & ~dg.AutomationCondition.execution_failed()
+).with_label("seed_missing")
 
 
 class MartsTranslator(DagsterDbtTranslator):
@@ -69,7 +79,7 @@ class MartsTranslator(DagsterDbtTranslator):
 
     def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
         if dbt_resource_props["resource_type"] == "seed":
-            return dg.AutomationCondition.eager()  # unpartitioned: built once when missing
+            return SEED_CONDITION
         return MARTS_CONDITION
 
 
