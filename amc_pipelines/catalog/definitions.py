@@ -25,13 +25,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from amc_pipelines.catalog.loader import BUILTIN_DIR, _field, _read_yaml, show_path, spec_files
+from amc_pipelines.catalog.loader import BUILTIN_DIR, field_path, read_yaml, show_path, spec_files
 from amc_pipelines.catalog.models import (
     REPORT_NAME_PATTERN,
     CatalogError,
     ReportSpec,
     ScheduleSpec,
-    _identifier,
+    check_identifier,
 )
 
 DEFINITIONS_FOLDER = "definitions"
@@ -55,7 +55,7 @@ class _DefinitionFile(BaseModel):
     @field_validator("name")
     @classmethod
     def _definition_name(cls, name: str) -> str:
-        return _identifier(name, REPORT_NAME_PATTERN, "definition name (it names the Dagster asset)")
+        return check_identifier(name, REPORT_NAME_PATTERN, "definition name (it names the Dagster asset)")
 
     @field_validator("instances")
     @classmethod
@@ -138,7 +138,7 @@ def _load_definition(path: Path, catalog: Mapping[str, ReportSpec]) -> ReportDef
     from amc_pipelines.params import ParameterError, coerce_parameters
 
     file = show_path(path)
-    data = _read_yaml(path)
+    data = read_yaml(path)
     if not isinstance(data, dict):
         found = "an empty file" if data is None else f"a {type(data).__name__}"
         raise CatalogError(f"{file}: expected a mapping of definition fields (name:, template:, ...), found {found}")
@@ -157,7 +157,7 @@ def _load_definition(path: Path, catalog: Mapping[str, ReportSpec]) -> ReportDef
                 message = "required but missing"
             elif location and location[0] == "instances":
                 location = ("instances",)
-            problems.append(f"{file}: {_field(location)}: {message}")
+            problems.append(f"{file}: {field_path(location)}: {message}")
         raise CatalogError(*dict.fromkeys(problems)) from None
     template = catalog.get(written.template)
     if template is None:

@@ -43,7 +43,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _read_yaml(path: Path) -> Any:
+def read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
@@ -59,7 +59,7 @@ def _read_yaml(path: Path) -> Any:
         raise CatalogError(f"{show_path(path)}: {where}malformed YAML: {detail}") from None
 
 
-def _field(location: tuple[Any, ...]) -> str:
+def field_path(location: tuple[Any, ...]) -> str:
     text = ""
     for part in location:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
@@ -111,7 +111,7 @@ def _shape_problems(error: ValidationError, file: str) -> list[str]:
             message = "required but missing"
         elif len(location) == 2 and location[0] == "parameters":
             location, message = _parameter_field(location, message)
-        field = _field(location)
+        field = field_path(location)
         # Cross-field rules report several lines, each already naming its field.
         for line in message.splitlines():
             problems.append(f"{file}: {field}: {line}" if field else f"{file}: {line}")
@@ -142,7 +142,7 @@ def _load(yaml_path: Path, *, check_sql: bool) -> ReportSpec:
     from amc_pipelines.catalog.sql_checks import sql_problems
 
     file = show_path(yaml_path)
-    data = _read_yaml(yaml_path)
+    data = read_yaml(yaml_path)
     if not isinstance(data, dict):
         found = "an empty file" if data is None else f"a {type(data).__name__}"
         raise CatalogError(f"{file}: expected a mapping of report fields (name:, title:, ...), found {found}")

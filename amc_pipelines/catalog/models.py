@@ -45,7 +45,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _identifier(value: str, pattern: str, what: str) -> str:
+def check_identifier(value: str, pattern: str, what: str) -> str:
     if not re.fullmatch(pattern, value):
         raise ValueError(
             f"'{value}' is not a valid {what}: use lower-case letters, digits and underscores, "
@@ -64,7 +64,7 @@ class OutputColumn(_Strict):
     @field_validator("name")
     @classmethod
     def _column_name(cls, name: str) -> str:
-        _identifier(name, COLUMN_NAME_PATTERN, "column name")
+        check_identifier(name, COLUMN_NAME_PATTERN, "column name")
         if name in LOADER_COLUMNS:
             raise ValueError(
                 f"'{name}' is added to every result row by the loader ({', '.join(LOADER_COLUMNS)}); "
@@ -91,7 +91,7 @@ class PrivacySpec(_Strict):
     @field_validator("discriminator_column")
     @classmethod
     def _column_name(cls, name: str | None) -> str | None:
-        return None if name is None else _identifier(name, COLUMN_NAME_PATTERN, "column name")
+        return None if name is None else check_identifier(name, COLUMN_NAME_PATTERN, "column name")
 
 
 class ScheduleSpec(_Strict):
@@ -155,7 +155,7 @@ class ReportSpec(_Strict):
     @field_validator("name")
     @classmethod
     def _report_name(cls, name: str) -> str:
-        return _identifier(name, REPORT_NAME_PATTERN, "report name (it names the result table and the AMC workflow)")
+        return check_identifier(name, REPORT_NAME_PATTERN, "report name (it names the result table and the AMC workflow)")
 
     @model_validator(mode="after")
     def _consistent(self) -> ReportSpec:
