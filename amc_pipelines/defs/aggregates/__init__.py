@@ -144,9 +144,11 @@ def amc_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, database: 
                         ["build", "--vars", partition_vars((p.instance_id, p.week) for p in weeks)])
 
 
+# Runs, not backfills: one run per requested partition, each with the partition's tags; backfills
+# are what people launch (`amc backfill`, the UI), and their list stays theirs.
 automation_sensor = dg.AutomationConditionSensorDefinition(
     "aggregates_automation", target=dg.AssetSelection.groups(GROUP),
-    default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=30, emit_backfills=False,
 )
 
 defs = dg.Definitions(
