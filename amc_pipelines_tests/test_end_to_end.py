@@ -67,6 +67,11 @@ _CHECK_EXECUTIONS = """query Checks($key: AssetKeyInput!, $check: String!) {
 _LAUNCH = """mutation Launch($params: ExecutionParams!) { launchPipelineExecution(executionParams: $params) {
   __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
   ... on RunConfigValidationInvalid { errors { message } } ... on InvalidSubsetError { message } } }"""
+_SENSOR = """query Sensor($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
+  __typename ... on Sensor { jobOriginId sensorState { selectorId status } } ... on PythonError { message } } }"""
+_STOP_SENSOR = """mutation Stop($origin: String!, $selector: String!) {
+  stopSensor(jobOriginId: $origin, jobSelectorId: $selector) { __typename
+    ... on StopSensorMutationResult { instigationState { status } } ... on PythonError { message } } }"""
 _RUNS = """query Runs($tag: String!) { runsOrError(filter: {tags: [{key: "dagster/backfill", value: $tag}]}) {
   ... on Runs { results { runId status } } } }"""
 
@@ -85,6 +90,12 @@ def test_demo_then_dev_on_one_dagster_home(make_ledger_env, clock, tmp_path, mon
     # -- make demo: a fresh AMC_HOME, 2 reports x 8 weeks x 2 instances ------------------------
     with LocalDeployment(env.env(), purpose="make demo", port=None, instance_settings=limits, out=log.append) as demo:
         home = demo.home
+        # The marts' automation sensor would start a marts run per loaded partition, and with only 3
+        # runs per instance those runs take the report runs' slots while they wait for the
+        # one-build-at-a-time lock (540 s instead of about 250 s). It has its own test
+        # (marts/test_assets.py); this one is about the report runs and the one Dagster home.
+        with DagsterGraphQL(demo.url, timeout=60) as api:
+            stop_sensor(api, "aggregates_automation")
         result = run_demo(demo, instance_ids=[first.instance_id, late.instance_id], now=now, out=log.append)
     assert home == env.home / "dagster"  # AMC_HOME/dagster: the one Dagster home
     assert find_running(home) is None, "the demo left its deployment running"
@@ -205,6 +216,18 @@ def amc(env, *args: str) -> subprocess.CompletedProcess:
     inherited = {name: value for name, value in os.environ.items() if not name.startswith("AMC_")}
     return subprocess.run([str(VENV_BIN / "amc"), *args], env={**inherited, **env.env()}, capture_output=True,
                           text=True, timeout=120)
+
+
+def stop_sensor(api: DagsterGraphQL, name: str) -> None:
+    from amc_pipelines.deployment.processes import LOCATION_NAME
+
+    selector = {"repositoryLocationName": LOCATION_NAME, "repositoryName": "__repository__", "sensorName": name}
+    sensor = api.execute(_SENSOR, {"selector": selector})["sensorOrError"]
+    assert sensor["__typename"] == "Sensor", sensor
+    stopped = api.execute(_STOP_SENSOR, {"origin": sensor["jobOriginId"],
+                                         "selector": sensor["sensorState"]["selectorId"]})["stopSensor"]
+    assert stopped["__typename"] == "StopSensorMutationResult", stopped
+    assert stopped["instigationState"]["status"] == "STOPPED", stopped
 
 
 def launch_run(api: DagsterGraphQL, report: str, partition: str, config: dict) -> str:
