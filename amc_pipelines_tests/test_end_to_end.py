@@ -347,7 +347,7 @@ def materializations(instance: dg.DagsterInstance, report: str, run_id: str) -> 
 
 
 def screenshot(chromium: str, url: str, target: Path) -> None:
-    """Headless Chromium, flags as DESIGN.md section 5 lists them; the virtual time budget lets the UI
+    """Headless Chromium without a sandbox, GPU, QUIC or background networking; the virtual time budget lets the UI
     fetch and render the partition statuses before the capture."""
     with tempfile.TemporaryDirectory(prefix="amc-chromium-") as profile:
         subprocess.run([

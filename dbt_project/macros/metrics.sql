@@ -1,5 +1,5 @@
 {#-
-  The one definition of every marketing metric (issue 10; Amazon Ads' definitions, ../shared/reference/AMC.md 5).
+  The one definition of every marketing metric (issue 10; Amazon Ads' definitions of ROAS, ACOS, CTR, CPC, CPM, CVR and new-to-brand share).
   A zero (or missing) denominator gives NULL, never 0 or infinity. Ratios are numeric; ACOS is the
   ratio spend / sales (multiply by 100 for a percentage). Money is already in the instance's currency:
   the unit conversion (sponsored ads microcents / 1e8, DSP millicents / 1e5) happens once, in the
