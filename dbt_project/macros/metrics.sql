@@ -21,6 +21,17 @@
 {#- Relative change against an earlier period: current / earlier - 1; NULL when the earlier value is 0 or missing. -#}
 {% macro relative_change(current, earlier) %}({{ safe_ratio(current, earlier) }} - 1){% endmacro %}
 
+{#- The base columns every metric is computed from, summed over a group: the one list of them. -#}
+{% macro base_metric_sums() -%}
+  sum(impressions) as impressions,
+  sum(clicks) as clicks,
+  sum(spend) as spend,
+  sum(purchases) as purchases,
+  sum(sales) as sales,
+  sum(ntb_purchases) as ntb_purchases,
+  sum(ntb_sales) as ntb_sales
+{%- endmacro %}
+
 {#- Every metric of a row with the base columns impressions, clicks, spend, purchases, sales, ntb_*. -#}
 {% macro metric_columns(p='') -%}
   {{ ctr(p ~ 'clicks', p ~ 'impressions') }} as ctr,

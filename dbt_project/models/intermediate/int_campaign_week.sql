@@ -14,13 +14,7 @@ names as (
 totals as (
     select
         instance_id, week_start, ad_product, campaign_id,
-        sum(impressions) as impressions,
-        sum(clicks) as clicks,
-        sum(spend) as spend,
-        sum(purchases) as purchases,
-        sum(sales) as sales,
-        sum(ntb_purchases) as ntb_purchases,
-        sum(ntb_sales) as ntb_sales
+        {{ base_metric_sums() }}
     from rows
     group by instance_id, week_start, ad_product, campaign_id
 )

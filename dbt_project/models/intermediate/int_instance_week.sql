@@ -4,13 +4,7 @@ with totals as (
     select
         instance_id, week_start,
         count(*) as campaigns,
-        sum(impressions) as impressions,
-        sum(clicks) as clicks,
-        sum(spend) as spend,
-        sum(purchases) as purchases,
-        sum(sales) as sales,
-        sum(ntb_purchases) as ntb_purchases,
-        sum(ntb_sales) as ntb_sales
+        {{ base_metric_sums() }}
     from {{ ref('int_campaign_week') }}
     group by instance_id, week_start
 )
