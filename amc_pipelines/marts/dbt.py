@@ -86,9 +86,9 @@ def ensure_manifest() -> Path:
     return MANIFEST_PATH
 
 
-def partition_vars(partitions: Iterable[tuple[str, date]]) -> str:
-    """The ``--vars`` JSON for a build of these (instance_id, week_start) partitions (see dbt_project.yml)."""
-    return json.dumps({"partitions": [[instance_id, week.isoformat()] for instance_id, week in sorted(set(partitions))]})
+def partition_vars(weeks: Iterable[date]) -> str:
+    """The ``--vars`` JSON for a build of these weeks (week_start dates, every instance; see dbt_project.yml)."""
+    return json.dumps({"weeks": [week.isoformat() for week in sorted(set(weeks))]})
 
 
 def prune_target_dirs(parent: Path, keep: int = 20) -> None:

@@ -63,8 +63,8 @@ def test_the_profile_environment_comes_from_the_project_url():
 def test_partition_vars_are_sorted_and_unique():
     from datetime import date
 
-    assert partition_vars([("b", date(2026, 11, 2)), ("a", date(2026, 11, 9)), ("b", date(2026, 11, 2))]) == (
-        '{"partitions": [["a", "2026-11-09"], ["b", "2026-11-02"]]}')
+    assert partition_vars([date(2026, 11, 9), date(2026, 11, 2), date(2026, 11, 9)]) == (
+        '{"weeks": ["2026-11-02", "2026-11-09"]}')
 
 
 def test_every_sandbox_marketplace_has_a_currency():

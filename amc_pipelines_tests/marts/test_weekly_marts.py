@@ -196,7 +196,7 @@ def _recollecting_a_week_changes_that_weeks_rows_only_and_a_full_refresh_is_iden
     env.loaded[i0, w_a] = outcome
     env.execute("UPDATE amc_results.campaign_performance SET spend = spend * 2 WHERE instance_id = :i AND week_start = :w",
                 i=i0, w=w_a)
-    env.dbt("build", "--vars", f'{{"partitions": [["{i0}", "{w_a.isoformat()}"]]}}')
+    env.dbt("build", "--vars", f'{{"weeks": ["{w_a.isoformat()}"]}}')
 
     after_campaigns, after_instances = mart(env, "fct_campaign_week"), mart(env, "fct_instance_week")
     for before, after, keys in ((before_campaigns, after_campaigns, KEYS_CAMPAIGN),

@@ -1,18 +1,17 @@
 {#-
-  The weeks an incremental build replaces: for every partition in var('partitions')
-  ([[instance_id, "YYYY-MM-DD"], ...]), that week and the weeks whose week-over-week (+7 days) and
-  year-over-year (+364 days) changes read it. No partitions: every week ("true").
+  The weeks an incremental build replaces: for every week in var('weeks') (["YYYY-MM-DD", ...], the
+  week_start of Dagster's week partitions, every instance), that week and the weeks whose
+  week-over-week (+7 days) and year-over-year (+364 days) changes read it. No weeks: every week ("true").
 -#}
-{% macro partition_weeks_filter(instance_column='instance_id', week_column='week_start') -%}
-  {%- set partitions = var('partitions', []) -%}
-  {%- if partitions | length == 0 -%}
+{% macro partition_weeks_filter(week_column='week_start') -%}
+  {%- set weeks = var('weeks', []) -%}
+  {%- if weeks | length == 0 -%}
     true
   {%- else -%}
-    ({{ instance_column }}, {{ week_column }}) in (
-    {%- for instance_id, week in partitions %}
-      {%- set i = "'" ~ (instance_id | replace("'", "''")) ~ "'" %}
+    {{ week_column }} in (
+    {%- for week in weeks %}
       {%- set w = "date '" ~ (week | replace("'", "")) ~ "'" %}
-      ({{ i }}, {{ w }}), ({{ i }}, {{ w }} + 7), ({{ i }}, {{ w }} + 364){{ "," if not loop.last }}
+      {{ w }}, {{ w }} + 7, {{ w }} + 364{{ "," if not loop.last }}
     {%- endfor %})
   {%- endif -%}
 {%- endmacro %}

@@ -1,10 +1,11 @@
 """The marts (dbt_project/) as Dagster assets, group ``aggregates``: the dbt side of issue 10.
 
-- ``amc_marts``: every dbt model (staging, intermediate, marts), partitioned exactly like the report
-  assets (week x instance; identity mapping from ``amc/<template>``). A run builds its partitions'
-  weeks: the partitions go to dbt as ``--vars`` and the incremental marts replace those weeks.
-  They materialize on their own once the upstream report partition loads (declarative automation,
-  evaluated by the RUNNING ``aggregates_automation`` sensor); dbt tests are asset checks.
+- ``amc_marts``: every dbt model (staging, intermediate, marts), partitioned by the report assets'
+  week dimension (every instance of a week in one partition; mapping from ``amc/<template>``'s week x
+  instance by the week). A run builds a range of weeks in one dbt build (single-run backfill policy):
+  the weeks go to dbt as ``--vars`` and the incremental marts replace those weeks. They materialize
+  on their own once an upstream report partition loads (declarative automation, evaluated by the
+  RUNNING ``aggregates_automation`` sensor); dbt tests are asset checks.
 - ``amc_marts_reference``: the dbt seeds (marketplaces and currencies), unpartitioned, built once
   when missing and whenever launched; the models read them but are not triggered by them.
 
@@ -30,6 +31,7 @@ from amc_pipelines.marts import (
     dbt_executable,
     ensure_manifest,
 )
+from amc_pipelines.partitions import WEEK_DIMENSION
 
 GROUP = "aggregates"
 SEEDS = "resource_type:seed"
@@ -38,15 +40,19 @@ check_mart_inputs(catalog)  # a catalog the marts cannot read fails the code loc
 project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 ensure_manifest()
 
-# Every model follows the report partitions the marts read: once a partition of one of those
-# reports has loaded (since the models' partition was last requested or built), and none of them is
-# missing or loading, and the seeds are built, the same partition of every model is requested
-# together, also the models that read no report table directly (staging of the registry and the
-# ledger, the currency join). Why not eager(): it acts on the latest week only (backfilled weeks need
-# marts too), and its direct-dependency conditions never request those models, which then block
-# everything downstream of them as missing. The seeds (unpartitioned) trigger nothing.
+# Every model follows the report partitions the marts read: once a partition (any instance) of one
+# of those reports has loaded in a week since that week of the models was last requested, no
+# partition of that week of those reports is loading, and the seeds are built, the week of every
+# model is requested together, also the models that read no report table directly (staging of the
+# registry and the ledger, the currency join). A report missing for some instance does not hold the
+# week back: the marts show what is loaded (the ledger says which weeks) and a later load rebuilds it.
+# Handled = requested, not built: a load that lands while the week's build runs is built again after.
+# Why not eager(): it acts on the latest week only (backfilled weeks need marts too), and its
+# direct-dependency conditions never request those models, which then block everything downstream
+# of them as missing. The seeds (unpartitioned) trigger nothing.
 _REPORT_KEYS = [dg.AssetKey(["amc", need.template]) for need in MART_INPUTS]
 SEED_KEYS = [dg.AssetKey(["marts", "marketplaces"])]
+WEEKS = partitions.get_partitions_def_for_dimension(WEEK_DIMENSION)
 
 
 def _any(keys: list[dg.AssetKey], condition: dg.AutomationCondition) -> dg.AutomationCondition:
@@ -58,8 +64,8 @@ def _any(keys: list[dg.AssetKey], condition: dg.AutomationCondition) -> dg.Autom
 
 
 MARTS_CONDITION = (
-    _any(_REPORT_KEYS, dg.AutomationCondition.newly_updated()).since_last_handled()
-    & ~_any(_REPORT_KEYS, dg.AutomationCondition.missing() | dg.AutomationCondition.in_progress())
+    _any(_REPORT_KEYS, dg.AutomationCondition.newly_updated()).since(dg.AutomationCondition.newly_requested())
+    & ~_any(_REPORT_KEYS, dg.AutomationCondition.in_progress())
     & ~_any(SEED_KEYS, dg.AutomationCondition.missing() | dg.AutomationCondition.in_progress())
     & ~dg.AutomationCondition.in_progress()
 ).with_label("after_report_partition_loads")
@@ -81,6 +87,14 @@ class MartsTranslator(DagsterDbtTranslator):
         if dbt_resource_props["resource_type"] == "seed":
             return SEED_CONDITION
         return MARTS_CONDITION
+
+    def get_partition_mapping(self, dbt_resource_props: Mapping[str, Any],
+                              dbt_parent_resource_props: Mapping[str, Any]) -> dg.PartitionMapping | None:
+        # A week of the marts reads every instance's partition of that week of a report.
+        if dbt_parent_resource_props.get("resource_type") == "source" and \
+                dbt_parent_resource_props.get("source_name") == "amc_results":
+            return dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name=WEEK_DIMENSION)
+        return None
 
 
 @contextlib.contextmanager
@@ -133,19 +147,24 @@ def amc_marts_reference(context: dg.AssetExecutionContext, dbt: DbtCliResource, 
     yield from _run_dbt(context, dbt, database, ["build"])
 
 
+# Single run: a backfill or an automation request of many weeks is one dbt build (one run per
+# contiguous range of weeks), not one run and one dbt start-up per week. No pool, no instance tag:
+# a marts run does not take an AMC run slot.
 @dbt_assets(manifest=project.manifest_path, project=project, exclude=SEEDS, name="amc_marts",
-            partitions_def=partitions, dagster_dbt_translator=MartsTranslator())
+            partitions_def=WEEKS, backfill_policy=dg.BackfillPolicy.single_run(),
+            dagster_dbt_translator=MartsTranslator())
 def amc_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, database: DatabaseResource):
+    from datetime import date
+
     from amc_pipelines.marts import partition_vars
-    from amc_pipelines.partitions import ReportPartition
 
-    weeks = [ReportPartition.from_key("marts", key) for key in context.partition_keys]
-    yield from _run_dbt(context, dbt, database,
-                        ["build", "--vars", partition_vars((p.instance_id, p.week) for p in weeks)])
+    weeks = [date.fromisoformat(key) for key in context.partition_keys]
+    yield from _run_dbt(context, dbt, database, ["build", "--vars", partition_vars(weeks)])
 
 
-# Runs, not backfills: one run per requested partition, each with the partition's tags; backfills
-# are what people launch (`amc backfill`, the UI), and their list stays theirs.
+# Runs, not backfills: the sensor's requests become runs (one per contiguous range of weeks, the
+# backfill policy above); backfills are what people launch (`amc backfill`, the UI), and their list
+# stays theirs.
 automation_sensor = dg.AutomationConditionSensorDefinition(
     "aggregates_automation", target=dg.AssetSelection.groups(GROUP),
     default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=30, emit_backfills=False,
