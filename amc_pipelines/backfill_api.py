@@ -47,6 +47,10 @@ _CANCEL = """mutation Cancel($id: String!) { cancelPartitionBackfill(backfillId:
 _ASSET_DIMENSIONS = """query Dimensions($key: AssetKeyInput!) { assetNodeOrError(assetKey: $key) { __typename
   ... on AssetNode { partitionKeysByDimension { name partitionKeys } } ... on Error { message } } }"""
 
+_LATEST_MATERIALIZATIONS = """query Latest($key: AssetKeyInput!, $partitions: [String!]) {
+  assetNodeOrError(assetKey: $key) { __typename ... on AssetNode {
+    latestMaterializationByPartition(partitions: $partitions) { partition timestamp } } ... on Error { message } } }"""
+
 
 def asset_key_path(report: str) -> list[str]:
     return ["amc", report]
@@ -163,6 +167,16 @@ class DagsterGraphQL:
             raise DagsterApiError(f"asset {'/'.join(asset_key_path(report))} is not in the code location at {self.url}: "
                                   "reload the code location (Deployment > Reload) after adding the report")
         return {d["name"]: d["partitionKeys"] for d in data["assetNodeOrError"]["partitionKeysByDimension"]}
+
+    def latest_materializations(self, path: Sequence[str], partitions: Sequence[str]) -> dict[str, float]:
+        """partition -> time (epoch seconds) of its newest materialization, for those materialized."""
+        data = self.execute(_LATEST_MATERIALIZATIONS, {"key": {"path": list(path)}, "partitions": list(partitions)})
+        node = data["assetNodeOrError"]
+        if node["__typename"] != "AssetNode":
+            raise DagsterApiError(f"asset {'/'.join(path)} is not in the code location at {self.url}")
+        # Dagster's event timestamps are milliseconds as text.
+        return {event["partition"]: float(event["timestamp"]) / 1000
+                for event in node["latestMaterializationByPartition"] if event is not None}
 
     def launch(self, reports: Sequence[str], partition_names: Sequence[str], *, title: str,
                tags: Mapping[str, str] | None = None, description: str | None = None) -> str:

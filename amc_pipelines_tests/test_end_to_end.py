@@ -10,8 +10,9 @@ runs, a second `amc dagster dev` is refused with what runs, `amc backfill status
 webserver, a backfill over loaded weeks plus one week inside its instance's data lag creates no AMC
 execution and fails that week alone, an ad hoc run launched as the UI's launch dialog does (run
 config with other parameters) makes one AMC execution (none when repeated) and leaves the report's
-own rows alone, and headless Chromium screenshots the Partitions tab (set
-``UPDATE_SCREENSHOTS=1`` to copy it to ``docs/screenshots/``). Every assertion about runs and
+own rows alone, and headless Chromium screenshots the Partitions tab and the lineage of a mart (set
+``UPDATE_SCREENSHOTS=1`` to copy them to ``docs/screenshots/``). The demo waits for the marts
+automation to build its weeks and prints the weekly tables. Every assertion about runs and
 partitions comes before the screenshot, which alone may skip (no Chromium outside CI).
 
 The per-instance run limit is lowered to :data:`RUNS_PER_INSTANCE` for this test: the project's 20
@@ -67,11 +68,6 @@ _CHECK_EXECUTIONS = """query Checks($key: AssetKeyInput!, $check: String!) {
 _LAUNCH = """mutation Launch($params: ExecutionParams!) { launchPipelineExecution(executionParams: $params) {
   __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
   ... on RunConfigValidationInvalid { errors { message } } ... on InvalidSubsetError { message } } }"""
-_SENSOR = """query Sensor($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
-  __typename ... on Sensor { jobOriginId sensorState { selectorId status } } ... on PythonError { message } } }"""
-_STOP_SENSOR = """mutation Stop($origin: String!, $selector: String!) {
-  stopSensor(jobOriginId: $origin, jobSelectorId: $selector) { __typename
-    ... on StopSensorMutationResult { instigationState { status } } ... on PythonError { message } } }"""
 _RUNS = """query Runs($tag: String!) { runsOrError(filter: {tags: [{key: "dagster/backfill", value: $tag}]}) {
   ... on Runs { results { runId status } } } }"""
 
@@ -90,17 +86,17 @@ def test_demo_then_dev_on_one_dagster_home(make_ledger_env, clock, tmp_path, mon
     # -- make demo: a fresh AMC_HOME, 2 reports x 8 weeks x 2 instances ------------------------
     with LocalDeployment(env.env(), purpose="make demo", port=None, instance_settings=limits, out=log.append) as demo:
         home = demo.home
-        # The marts' automation sensor would start a marts run per loaded partition, and with only 3
-        # runs per instance those runs take the report runs' slots while they wait for the
-        # one-build-at-a-time lock (540 s instead of about 250 s). It has its own test
-        # (marts/test_assets.py); this one is about the report runs and the one Dagster home.
-        with DagsterGraphQL(demo.url, timeout=60) as api:
-            stop_sensor(api, "aggregates_automation")
         result = run_demo(demo, instance_ids=[first.instance_id, late.instance_id], now=now, out=log.append)
     assert home == env.home / "dagster"  # AMC_HOME/dagster: the one Dagster home
     assert find_running(home) is None, "the demo left its deployment running"
     assert (result.partitions, result.materialized, result.failed) == (32, 32, 0), "\n".join(log)
     assert result.rows > 0
+    # The marts' automation built every demo week after its loads; the demo printed each instance's weeks.
+    demo_weeks = {week for plan_ in result.backfills.values() for weeks in plan_.weeks.values() for week in weeks}
+    assert result.marts_weeks == len(demo_weeks), "\n".join(log)
+    for instance_id in (first.instance_id, late.instance_id):
+        assert f"instance {instance_id} (" in result.weekly_tables, result.weekly_tables
+    assert "ROAS" in result.weekly_tables and "NTB share" in result.weekly_tables
     stats = env.stats()
     assert stats["executions_created"] == result.executions_created == 32  # one per partition, none twice
     # What AMC saw: never more of an instance's executions running than Dagster let runs start.
@@ -203,12 +199,19 @@ def test_demo_then_dev_on_one_dagster_home(make_ledger_env, clock, tmp_path, mon
             pytest.skip("every deployment check passed; the screenshot needs chromium (`make chromium`)")
         png = tmp_path / "partitions.png"
         screenshot(chromium, f"{dev.url}/assets/amc/{plan.report}?view=partitions", png)
+        # The lineage of a mart: amc/<report> -> staging -> marts.
+        lineage = tmp_path / "lineage.png"
+        screenshot(chromium, f"{dev.url}/assets/marts/fct_instance_week?view=lineage&lineageScope=upstream"
+                             "&lineageDepth=5", lineage)
     colours, ink, green = colour_stats(png_pixels(png.read_bytes()))
     assert colours > 20 and ink > 0.02, f"{png} looks blank: {colours} colours, {ink:.1%} non-white pixels"
     assert green > 100, f"{png} shows no materialized (green) partition: {green} green pixels"
+    colours, ink, _ = colour_stats(png_pixels(lineage.read_bytes()))
+    assert colours > 20 and ink > 0.02, f"{lineage} looks blank: {colours} colours, {ink:.1%} non-white pixels"
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(png, SCREENSHOTS / "backfill_partitions.png")
+        shutil.copy(lineage, SCREENSHOTS / "marts_lineage.png")
 
 
 def amc(env, *args: str) -> subprocess.CompletedProcess:
@@ -216,18 +219,6 @@ def amc(env, *args: str) -> subprocess.CompletedProcess:
     inherited = {name: value for name, value in os.environ.items() if not name.startswith("AMC_")}
     return subprocess.run([str(VENV_BIN / "amc"), *args], env={**inherited, **env.env()}, capture_output=True,
                           text=True, timeout=120)
-
-
-def stop_sensor(api: DagsterGraphQL, name: str) -> None:
-    from amc_pipelines.deployment.processes import LOCATION_NAME
-
-    selector = {"repositoryLocationName": LOCATION_NAME, "repositoryName": "__repository__", "sensorName": name}
-    sensor = api.execute(_SENSOR, {"selector": selector})["sensorOrError"]
-    assert sensor["__typename"] == "Sensor", sensor
-    stopped = api.execute(_STOP_SENSOR, {"origin": sensor["jobOriginId"],
-                                         "selector": sensor["sensorState"]["selectorId"]})["stopSensor"]
-    assert stopped["__typename"] == "StopSensorMutationResult", stopped
-    assert stopped["instigationState"]["status"] == "STOPPED", stopped
 
 
 def launch_run(api: DagsterGraphQL, report: str, partition: str, config: dict) -> str:

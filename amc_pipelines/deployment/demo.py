@@ -4,7 +4,8 @@
 one Dagster home of the AMC_HOME): it plans one backfill per report with the same checks as
 ``amc backfill start``, waits until the instance sync sensor has made the instances partitions,
 launches the backfills over GraphQL (``launchPartitionBackfill``), prints progress until both end
-and a summary. Every partition is a Dagster run that goes through the execution ledger, so a second
+and a summary, then waits until Dagster's marts automation has built the demo's weeks of the marts
+(after each week's newest load) and prints the weekly advertiser table of each instance. Every partition is a Dagster run that goes through the execution ledger, so a second
 demo reuses every loaded week: zero new AMC executions. Afterwards ``make dev`` shows the same
 runs, partitions, backfills and check results, because it runs on the same home and storage.
 """
@@ -27,6 +28,7 @@ REPORTS = ("campaign_performance", "new_to_brand")
 WEEKS = 8
 INSTANCES = 2
 POLL_SECONDS = 3.0
+MARTS_KEY = ["marts", "fct_instance_week"]  # the mart the demo prints; every model is built in the same run
 DEMO_SANDBOX_LATENCY = "1-3"  # seconds per execution: a demo that ends in a few minutes
 
 
@@ -37,6 +39,8 @@ class DemoResult:
     executions_created: int  # new AMC executions, from the sandbox's counters
     rows: int  # rows of the backfilled weeks in amc_results
     elapsed: float
+    marts_weeks: int = 0  # week partitions of the marts built after their newest load
+    weekly_tables: str = ""
 
     @property
     def partitions(self) -> int:
@@ -84,7 +88,49 @@ def run_demo(local: LocalDeployment, *, weeks: int = WEEKS, instances: int = INS
     if result.failed:
         for backfill_id in backfills:
             out(f"   failed partitions: see each error in the UI: {local.url}/runs/b/{backfill_id}")
+        return result
+    with DagsterGraphQL(local.url, timeout=60) as api:
+        result.marts_weeks = wait_for_marts(api, plans, timeout=max(60.0, timeout - result.elapsed), out=out)
+    from amc_pipelines.marts.weekly_table import format_weekly_tables, instance_weeks
+
+    weeks = sorted({week for plan in plans for weeks in plan.weeks.values() for week in weeks})
+    result.weekly_tables = format_weekly_tables(instance_weeks(engine, chosen, weeks))
+    out("== marts.fct_instance_week: the advertiser's weeks, in the instance's currency")
+    out(result.weekly_tables)
+    result.elapsed = time.monotonic() - began
     return result
+
+
+def wait_for_marts(api: DagsterGraphQL, plans: Sequence[BackfillPlan], timeout: float,
+                   out: Callable[[str], None]) -> int:
+    """Wait until every week of the plans has a materialization of the marts newer than the newest
+    load of any partition of that week of a report the marts read (the automation sensor requests
+    them; nothing here launches a run). Returns the number of weeks."""
+    from amc_pipelines.marts import MART_INPUTS
+    from amc_pipelines.partitions import ReportPartition
+
+    read = {need.template for need in MART_INPUTS}
+    report_keys = {(plan.report, key) for plan in plans if plan.report in read for key in plan.partition_keys}
+    weeks = sorted({ReportPartition.from_key(report, key).week for report, key in report_keys})
+    deadline, began = time.monotonic() + timeout, time.monotonic()
+    out(f"== marts: waiting for Dagster's automation (sensor aggregates_automation) to build {len(weeks)} weeks")
+    while True:
+        newest_load: dict = {}
+        for report in sorted({report for report, _ in report_keys}):
+            keys = [key for r, key in report_keys if r == report]
+            for key, loaded_at in api.latest_materializations(["amc", report], keys).items():
+                week = ReportPartition.from_key(report, key).week
+                newest_load[week] = max(newest_load.get(week, 0.0), loaded_at)
+        built = api.latest_materializations(MARTS_KEY, [week.isoformat() for week in weeks])
+        behind = [week for week in weeks if built.get(week.isoformat(), 0.0) <= newest_load.get(week, 0.0)]
+        if not behind:
+            out(f"  [{time.monotonic() - began:5.0f} s] marts built for {len(weeks)} weeks")
+            return len(weeks)
+        if time.monotonic() > deadline:
+            raise DeploymentError(f"the marts of weeks {', '.join(w.isoformat() for w in behind)} were not built "
+                                  f"within {timeout:.0f} s of the loads: is the sensor aggregates_automation "
+                                  "running? See its ticks and the marts runs in the UI")
+        time.sleep(POLL_SECONDS)
 
 
 def sandbox_stats(api_url: str) -> dict:
