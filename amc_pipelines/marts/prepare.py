@@ -30,12 +30,18 @@ class MartInput:
 
     The staging model reads each role from the column named like the role (``spend`` holds role
     ``spend``), so a spec that moves a role to another column fails here, not with a SQL error.
+    ``metrics`` are the metric columns it reads by name whatever their role (distinct-user counts).
+    ``nulls_mean_zero``: the staging model reads a NULL measure as zero, true only when AMC drops the
+    rows under its aggregation threshold (privacy REMOVE_ROWS, no discriminator column), so a spec that
+    makes AMC withhold values as NULL instead fails.
     """
 
     template: str
     roles: tuple[str, ...]
     dimensions: tuple[str, ...]
     model: str  # the staging model that reads it, for the messages
+    metrics: tuple[str, ...] = ()
+    nulls_mean_zero: bool = False
 
 
 MART_INPUTS: tuple[MartInput, ...] = (
@@ -44,6 +50,53 @@ MART_INPUTS: tuple[MartInput, ...] = (
         roles=("impressions", "clicks", "spend", "purchases", "sales", "ntb_purchases", "ntb_sales"),
         dimensions=("ad_product", "campaign_id", "campaign"),
         model="dbt_project/models/staging/stg_campaign_performance.sql",
+    ),
+    MartInput(
+        "new_to_brand",
+        roles=("purchases", "ntb_purchases", "sales", "ntb_sales", "units"),
+        metrics=("purchasers", "ntb_purchasers"),
+        dimensions=("ad_product",),
+        model="dbt_project/models/staging/stg_new_to_brand.sql",
+        nulls_mean_zero=True,
+    ),
+    MartInput(
+        "reach_frequency",
+        roles=("reach", "impressions", "spend"),
+        dimensions=("ad_product", "campaign_id", "campaign"),
+        model="dbt_project/models/staging/stg_reach_frequency.sql",
+        nulls_mean_zero=True,
+    ),
+    MartInput(
+        "path_to_conversion",
+        roles=("purchases", "sales"),
+        metrics=("users", "purchasers"),
+        dimensions=("path", "path_length"),
+        model="dbt_project/models/staging/stg_path_to_conversion.sql",
+        nulls_mean_zero=True,
+    ),
+    MartInput(
+        "sp_dsp_overlap",
+        roles=("purchases", "sales"),
+        metrics=("users", "purchasers"),
+        dimensions=("exposure_group",),
+        model="dbt_project/models/staging/stg_sp_dsp_overlap.sql",
+        nulls_mean_zero=True,
+    ),
+    MartInput(
+        "time_to_conversion",
+        roles=("purchases", "sales"),
+        metrics=("purchasers",),
+        dimensions=("ad_product", "time_to_conversion"),
+        model="dbt_project/models/staging/stg_time_to_conversion.sql",
+        nulls_mean_zero=True,
+    ),
+    MartInput(
+        "asin_performance",
+        roles=("purchases", "units", "sales", "ntb_purchases", "ntb_sales"),
+        metrics=("brand_halo_purchases", "purchasers"),
+        dimensions=("asin",),
+        model="dbt_project/models/staging/stg_asin_performance.sql",
+        nulls_mean_zero=True,
     ),
 )
 
@@ -74,6 +127,19 @@ def check_mart_inputs(catalog: Mapping[str, ReportSpec], inputs: Iterable[MartIn
             if dimension not in by_name:
                 problems.append(f"report '{need.template}', column '{dimension}': the marts group by this dimension "
                                 f"and the report has no such output column")
+        for metric in need.metrics:
+            column = by_name.get(metric)
+            if column is None or column.kind != "metric":
+                problems.append(f"report '{need.template}', column '{metric}': {need.model} reads this metric and the "
+                                f"report has {'no such output column' if column is None else 'it as a ' + column.kind}")
+        privacy = spec.privacy
+        if need.nulls_mean_zero and (privacy.behavior != "REMOVE_ROWS" or privacy.discriminator_column is not None):
+            column = (f"column '{privacy.discriminator_column}'" if privacy.discriminator_column
+                      else "privacy.behavior")
+            problems.append(f"report '{need.template}', {column}: privacy {privacy.behavior}"
+                            f"{' with a discriminator column' if privacy.discriminator_column else ''} keeps rows "
+                            f"under AMC's aggregation threshold with NULL values, but {need.model} reads a NULL "
+                            f"as zero; the marts need privacy REMOVE_ROWS without a discriminator column")
     if problems:
         raise MartsError("the marts cannot read the catalog:\n  " + "\n  ".join(problems))
 

@@ -47,6 +47,27 @@ def test_a_report_without_a_metric_role_the_marts_need_fails_naming_report_and_c
         check_mart_inputs({k: v for k, v in catalog.items() if k != "campaign_performance"})
 
 
+def test_a_tidy_report_without_a_metric_or_withholding_values_as_null_fails_naming_report_and_column():
+    from amc_pipelines.catalog import PrivacySpec
+
+    catalog = load_catalog(None, check_sql=False)
+    spec = catalog["sp_dsp_overlap"]
+    no_purchasers = {**catalog, spec.name: _with_columns(spec, lambda c: None if c.name == "purchasers" else c)}
+    with pytest.raises(MartsError, match=r"report 'sp_dsp_overlap', column 'purchasers': "
+                                         r"dbt_project/models/staging/stg_sp_dsp_overlap.sql reads this metric and "
+                                         r"the report has no such output column"):
+        check_mart_inputs(no_purchasers)
+    # Staging reads a NULL measure as zero: a report that keeps filtered rows with NULL values cannot be read so.
+    withheld = {**catalog, spec.name: spec.model_copy(update={"privacy": PrivacySpec(behavior="REMOVE_VALUES")})}
+    with pytest.raises(MartsError, match=r"report 'sp_dsp_overlap', privacy.behavior: privacy REMOVE_VALUES keeps "
+                                         r"rows under AMC's aggregation threshold with NULL values"):
+        check_mart_inputs(withheld)
+    flagged = {**catalog, spec.name: spec.model_copy(update={"privacy": PrivacySpec(discriminator_column="filtered")})}
+    with pytest.raises(MartsError, match=r"report 'sp_dsp_overlap', column 'filtered': privacy REMOVE_ROWS with a "
+                                         r"discriminator column keeps rows"):
+        check_mart_inputs(flagged)
+
+
 def test_the_profile_environment_comes_from_the_project_url():
     env = dbt_environment("postgresql+psycopg://amc:s%40cret@db.example:6543/amc_prod?sslmode=require")
     assert {k: env[k] for k in ("DBT_AMC_HOST", "DBT_AMC_PORT", "DBT_AMC_USER", "DBT_AMC_PASSWORD", "DBT_AMC_DBNAME",

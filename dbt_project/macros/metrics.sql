@@ -54,3 +54,27 @@
   {{ relative_change(cur ~ '.sales', yoy ~ '.sales') }} as sales_yoy,
   {{ relative_change(roas(cur ~ '.sales', cur ~ '.spend'), roas(yoy ~ '.sales', yoy ~ '.spend')) }} as roas_yoy
 {%- endmacro %}
+
+{#- The tidy marts of the other reports (fct_<report>_week). Distinct-user counts (reach, users,
+    purchasers) never add up across weeks or rows of different users, so every ratio below divides
+    within one row, or by a sum over rows that partition the users (paths, exposure groups). -#}
+{% macro average_order_value(sales, purchases) %}{{ safe_ratio(sales, purchases) }}{% endmacro %}
+{% macro ntb_purchaser_share(ntb_purchasers, purchasers) %}{{ safe_ratio(ntb_purchasers, purchasers) }}{% endmacro %}
+{% macro brand_halo_share(brand_halo_purchases, purchases) %}{{ safe_ratio(brand_halo_purchases, purchases) }}{% endmacro %}
+{#- Impressions per user reached (>= 1: reach counts users with at least one impression). -#}
+{% macro average_frequency(impressions, reach) %}{{ safe_ratio(impressions, reach) }}{% endmacro %}
+{#- Users who purchased / users (path_to_conversion, sp_dsp_overlap). -#}
+{% macro user_conversion_rate(purchasers, users) %}{{ safe_ratio(purchasers, users) }}{% endmacro %}
+
+{#- A row's share of the total of `value` over its group (`partition_by`: a SQL list of columns). -#}
+{% macro share_of_total(value, partition_by) -%}
+  {{ safe_ratio(value, 'sum(' ~ value ~ ') over (partition by ' ~ partition_by ~ ')') }}
+{%- endmacro %}
+
+{#- Running share: the total of `value` over the group's rows up to this one (in `order_by`, which must
+    be unique within the group) over the group's total. -#}
+{% macro cumulative_share(value, partition_by, order_by) -%}
+  {{ safe_ratio('sum(' ~ value ~ ') over (partition by ' ~ partition_by ~ ' order by ' ~ order_by
+                ~ ' rows between unbounded preceding and current row)',
+                'sum(' ~ value ~ ') over (partition by ' ~ partition_by ~ ')') }}
+{%- endmacro %}
