@@ -48,7 +48,9 @@ MART_INPUTS: tuple[MartInput, ...] = (
     MartInput(
         "campaign_performance",
         roles=("impressions", "clicks", "spend", "purchases", "sales", "ntb_purchases", "ntb_sales"),
-        dimensions=("ad_product", "campaign_id", "campaign"),
+        # event_date: the daily grain weeks and months are summed from; privacy_filtered: the
+        # discriminator flagging campaign-days whose measures AMC withheld (privacy_withheld_days).
+        dimensions=("ad_product", "campaign_id", "campaign", "event_date", "privacy_filtered"),
         model="dbt_project/models/staging/stg_campaign_performance.sql",
     ),
     MartInput(

@@ -41,7 +41,9 @@ DIMENSION_SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
         (table, column)
         for table in ("sponsored_ads_traffic", "dsp_impressions", "dsp_clicks", ATTRIBUTED_BY_TRAFFIC)
         for column in ("campaign_id_string", "campaign")
-    ) + (("sponsored_ads_traffic", "ad_product_type"), (ATTRIBUTED_BY_TRAFFIC, "ad_product_type")),
+    ) + (("sponsored_ads_traffic", "ad_product_type"), (ATTRIBUTED_BY_TRAFFIC, "ad_product_type"),
+         ("sponsored_ads_traffic", "event_date"), ("dsp_impressions", "impression_date"),
+         ("dsp_clicks", "click_date"), (ATTRIBUTED_BY_TRAFFIC, "traffic_event_date")),
     "new_to_brand": ((ATTRIBUTED_BY_CONVERSION, "ad_product_type"),),
     "reach_frequency": tuple(
         (table, column) for table in ("sponsored_ads_traffic", "dsp_impressions")
@@ -68,11 +70,12 @@ def min_users(report: str) -> int:
 
 
 def campaign_performance(reader: TableReader, campaign_ids: Sequence[int] = ()) -> pd.DataFrame:
-    """Impressions, clicks, spend and attributed (traffic time) purchases and sales by campaign."""
+    """Impressions, clicks, spend and attributed (traffic time) purchases and sales by campaign and
+    traffic date (advertiser time zone)."""
     events = campaign_events(reader)
     if campaign_ids:
         events = events[events["campaign_number"].isin(list(campaign_ids))]
-    keys = ["ad_product", "campaign_id", "campaign"]
+    keys = ["ad_product", "campaign_id", "campaign", "event_date"]
     result = events.groupby(keys, dropna=False)[
         ["impressions", "clicks", "spend", "purchases", "product_sales", "ntb_purchases", "ntb_product_sales"]
     ].sum()
@@ -246,8 +249,8 @@ def same_value(column_type: str, got, want) -> bool:
     want = _python(want)
     if got is None or want is None:
         return got is None and want is None
-    if column_type == "string":
-        return isinstance(got, str) and got == want
+    if column_type in ("string", "date"):
+        return type(got) is type(want) and got == want
     if column_type == "integer":
         return isinstance(got, int) and float(want).is_integer() and got == int(want)
     if column_type == "decimal":
@@ -259,11 +262,16 @@ def same_value(column_type: str, got, want) -> bool:
 
 
 def assert_report_matches(spec, rows: list[dict], rows_removed: int, expected: pd.DataFrame) -> None:
-    """The engine's rows are exactly the reference rows that clear the report's threshold, with the
-    same value in every output column; the threshold removed exactly the others."""
-    names = spec.column_names
+    """The engine's rows are the reference rows as the report's privacy behaviour leaves them, with the
+    same value in every output column. REMOVE_ROWS (no discriminator): exactly the rows that clear the
+    threshold, the others removed. REMOVE_VALUES with a discriminator column: every row, those under
+    the threshold with NULL metrics and the discriminator true, the others with it false."""
+    discriminator = spec.privacy.discriminator_column
+    keeps_rows = spec.privacy.behavior == "REMOVE_VALUES"
+    assert keeps_rows == (discriminator is not None), "the reference models REMOVE_ROWS, or REMOVE_VALUES with a discriminator"
+    names = [name for name in spec.column_names if name != discriminator]
     assert set(expected.columns) == {*names, USERS}, "the reference must compute every output column"
-    keys = [c.name for c in spec.dimension_columns]
+    keys = [c.name for c in spec.dimension_columns if c.name != discriminator]
     reference = {tuple(_python(v) for v in row[keys]): row for _, row in expected.iterrows()}
     assert len(reference) == len(expected), "the reference has duplicate keys"
     actual = {tuple(row[k] for k in keys): row for row in rows}
@@ -271,12 +279,20 @@ def assert_report_matches(spec, rows: list[dict], rows_removed: int, expected: p
     required = min_users(spec.name)
     clearing = {key for key, row in reference.items() if row[USERS] >= required}
     assert clearing, f"no reference row of {spec.name} clears its threshold: the check would compare nothing"
-    assert set(actual) == clearing, (
-        f"{spec.name}: rows only in the engine's answer: {sorted(set(actual) - clearing, key=str)[:5]}; "
-        f"reference rows with >= {required} users missing: {sorted(clearing - set(actual), key=str)[:5]}"
+    returned = set(reference) if keeps_rows else clearing
+    assert set(actual) == returned, (
+        f"{spec.name}: rows only in the engine's answer: {sorted(set(actual) - returned, key=str)[:5]}; "
+        f"reference rows missing (>= {required} users needed to clear): {sorted(returned - set(actual), key=str)[:5]}"
     )
-    assert rows_removed == len(reference) - len(clearing), f"{spec.name}: rows removed by the threshold"
+    assert rows_removed == len(reference) - len(clearing), f"{spec.name}: rows under the threshold"
     for key, row in actual.items():
+        withheld = key not in clearing
+        if discriminator is not None:
+            assert row[discriminator] is withheld, f"{spec.name} {key} {discriminator}: {row[discriminator]!r}"
         for column in spec.output_columns:
+            if column.name == discriminator:
+                continue
             got, want = row[column.name], reference[key][column.name]
+            if withheld and column.kind == "metric":
+                want = None
             assert same_value(column.type, got, want), f"{spec.name} {key} {column.name}: engine {got!r}, pandas {want!r}"

@@ -26,6 +26,7 @@ BASE = ["impressions", "clicks", "spend", "purchases", "sales", "ntb_purchases",
 INTEGERS = ["impressions", "clicks", "purchases", "ntb_purchases"]
 RATIOS = ["ctr", "cpc", "cpm", "cvr", "roas", "acos", "ntb_purchase_share", "ntb_sales_share"]
 CHANGES = ["spend_wow", "sales_wow", "roas_wow", "spend_yoy", "sales_yoy", "roas_yoy"]
+NAME_KEYS = ["instance_id", "week_start", "ad_product", "campaign_id", "campaign"]
 
 
 def _frame(env, query: str) -> pd.DataFrame:
@@ -75,10 +76,17 @@ def expected_marts(env) -> tuple[pd.DataFrame, pd.DataFrame]:
     loads = pd.DataFrame([{"instance_id": i, "week_start": w, "provisional": bool(outcome.provisional)}
                           for (i, w), outcome in env.loaded.items()])
 
-    named = raw.sort_values(["impressions", "campaign"], ascending=[False, True]).drop_duplicates(KEYS_CAMPAIGN)
+    # Rows are campaign-days: a campaign renamed within the week is named after the name with the most
+    # impressions in the week; withheld days (AMC's privacy threshold) are counted, their NULLs are 0.
+    per_name = raw.groupby(NAME_KEYS, as_index=False)["impressions"].sum()
+    named = per_name.sort_values(["impressions", "campaign"], ascending=[False, True]).drop_duplicates(KEYS_CAMPAIGN)
+    withheld = (raw[raw.privacy_filtered.eq(True)].groupby(KEYS_CAMPAIGN).event_date.nunique()
+                .rename("privacy_withheld_days"))
     campaigns = (raw.groupby(KEYS_CAMPAIGN, as_index=False)[BASE].sum()
                  .merge(named[[*KEYS_CAMPAIGN, "campaign"]], on=KEYS_CAMPAIGN)
+                 .merge(withheld, left_on=KEYS_CAMPAIGN, right_index=True, how="left")
                  .merge(loads, on=KEYS_INSTANCE))
+    campaigns["privacy_withheld_days"] = campaigns["privacy_withheld_days"].fillna(0)
     # The ledger's loading execution of a week says provisional; it must agree with the run outcomes.
     by_execution = raw[[*KEYS_INSTANCE, "amc_execution_id"]].drop_duplicates().merge(ledger, on="amc_execution_id")
     check = by_execution.merge(loads, on=KEYS_INSTANCE, suffixes=("_ledger", ""))
@@ -86,10 +94,11 @@ def expected_marts(env) -> tuple[pd.DataFrame, pd.DataFrame]:
     campaigns["currency"] = campaigns.instance_id.map(currency)
 
     totals = campaigns.groupby(KEYS_INSTANCE, as_index=False).agg(
-        campaigns=("campaign_id", "size"), **{c: (c, "sum") for c in BASE})
+        campaigns=("campaign_id", "size"), **{c: (c, "sum") for c in [*BASE, "privacy_withheld_days"]})
     instances_week = loads.merge(totals, on=KEYS_INSTANCE, how="left")
     instances_week["has_rows"] = instances_week.campaigns.notna()
-    instances_week[["campaigns", *BASE]] = instances_week[["campaigns", *BASE]].fillna(0)
+    filled = ["campaigns", *BASE, "privacy_withheld_days"]
+    instances_week[filled] = instances_week[filled].fillna(0)
     instances_week["currency"] = instances_week.instance_id.map(currency)
     return _metrics(campaigns, KEYS_CAMPAIGN), _metrics(instances_week, KEYS_INSTANCE)
 
@@ -165,9 +174,10 @@ def test_weekly_marts_match_pandas_and_a_recollected_week_changes_only_its_rows(
 def _marts_equal_an_independent_computation(env):
     campaigns, instances = expected_marts(env)
     actual_campaigns, actual_instances = mart(env, "fct_campaign_week"), mart(env, "fct_instance_week")
-    assert_same(actual_campaigns, campaigns, KEYS_CAMPAIGN, [*INTEGERS, "campaign", "currency", "provisional"])
+    assert_same(actual_campaigns, campaigns, KEYS_CAMPAIGN,
+                [*INTEGERS, "campaign", "currency", "provisional", "privacy_withheld_days"])
     assert_same(actual_instances, instances, KEYS_INSTANCE,
-                [*INTEGERS, "campaigns", "currency", "provisional", "has_rows"])
+                [*INTEGERS, "campaigns", "currency", "provisional", "has_rows", "privacy_withheld_days"])
 
     i0, i1 = env.instance_ids
     w_a, w_b, w_c = env.weeks

@@ -67,6 +67,11 @@ def week_start(local_dates: pd.Series) -> pd.Series:
     return (days - pd.to_timedelta(days.dt.weekday, unit="D")).dt.date
 
 
+def local_date(local_dates: pd.Series) -> pd.Series:
+    """An AMC DATE column (advertiser time zone) as datetime.date."""
+    return pd.to_datetime(local_dates).dt.date
+
+
 def ad_product(ad_product_type: pd.Series) -> pd.Series:
     return ad_product_type.fillna("dsp")
 
@@ -77,15 +82,16 @@ def distinct_users(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
 
 def campaign_events(reader: TableReader) -> pd.DataFrame:
     """Sponsored ads traffic, DSP impressions and clicks, and conversions attributed by traffic time, one
-    frame: campaign keys (``campaign_id`` as text, ``campaign_number`` as LONG), the local ``week_start``,
-    ``user_id`` and the metrics (zero where the source has none), spend in local currency."""
+    frame: campaign keys (``campaign_id`` as text, ``campaign_number`` as LONG), the local ``event_date``
+    (traffic date) and its ``week_start``, ``user_id`` and the metrics (zero where the source has none), spend in local currency."""
     sa = reader.read(
         "sponsored_ads_traffic",
         ["event_date", "ad_product_type", "campaign_id", "campaign_id_string", "campaign", "user_id", "impressions",
          "clicks", "spend"],
     )
     sa = pd.DataFrame({
-        "week_start": week_start(sa["event_date"]), "ad_product": sa["ad_product_type"],
+        "event_date": local_date(sa["event_date"]), "week_start": week_start(sa["event_date"]),
+        "ad_product": sa["ad_product_type"],
         "campaign_number": sa["campaign_id"], "campaign_id": sa["campaign_id_string"], "campaign": sa["campaign"],
         "user_id": sa["user_id"], "impressions": sa["impressions"], "clicks": sa["clicks"],
         "spend": sa["spend"] / SA_SPEND_DIVISOR,
@@ -93,13 +99,15 @@ def campaign_events(reader: TableReader) -> pd.DataFrame:
     imps = reader.read("dsp_impressions", ["impression_date", "campaign_id", "campaign_id_string", "campaign", "user_id",
                                            "impressions", "total_cost"])
     imps = pd.DataFrame({
-        "week_start": week_start(imps["impression_date"]), "ad_product": "dsp",
+        "event_date": local_date(imps["impression_date"]), "week_start": week_start(imps["impression_date"]),
+        "ad_product": "dsp",
         "campaign_number": imps["campaign_id"], "campaign_id": imps["campaign_id_string"], "campaign": imps["campaign"],
         "user_id": imps["user_id"], "impressions": imps["impressions"], "spend": imps["total_cost"] / DSP_COST_DIVISOR,
     })
     clicks = reader.read("dsp_clicks", ["click_date", "campaign_id", "campaign_id_string", "campaign", "user_id", "clicks"])
     clicks = pd.DataFrame({
-        "week_start": week_start(clicks["click_date"]), "ad_product": "dsp",
+        "event_date": local_date(clicks["click_date"]), "week_start": week_start(clicks["click_date"]),
+        "ad_product": "dsp",
         "campaign_number": clicks["campaign_id"], "campaign_id": clicks["campaign_id_string"],
         "campaign": clicks["campaign"], "user_id": clicks["user_id"], "clicks": clicks["clicks"],
     })
@@ -109,7 +117,8 @@ def campaign_events(reader: TableReader) -> pd.DataFrame:
          "total_purchases", "total_product_sales", "new_to_brand_total_purchases", "new_to_brand_total_product_sales"],
     )
     conv = pd.DataFrame({
-        "week_start": week_start(conv["traffic_event_date"]), "ad_product": ad_product(conv["ad_product_type"]),
+        "event_date": local_date(conv["traffic_event_date"]), "week_start": week_start(conv["traffic_event_date"]),
+        "ad_product": ad_product(conv["ad_product_type"]),
         "campaign_number": conv["campaign_id"], "campaign_id": conv["campaign_id_string"], "campaign": conv["campaign"],
         "user_id": conv["user_id"], "purchases": conv["total_purchases"],
         "product_sales": conv["total_product_sales"].astype(float),

@@ -21,15 +21,14 @@
 {#- Relative change against an earlier period: current / earlier - 1; NULL when the earlier value is 0 or missing. -#}
 {% macro relative_change(current, earlier) %}({{ safe_ratio(current, earlier) }} - 1){% endmacro %}
 
-{#- The base columns every metric is computed from, summed over a group: the one list of them. -#}
+{#- The base columns every metric is computed from: the one list of them. -#}
+{% macro base_metrics() %}{{ return(['impressions', 'clicks', 'spend', 'purchases', 'sales', 'ntb_purchases', 'ntb_sales']) }}{% endmacro %}
+
+{#- The base columns summed over a group. -#}
 {% macro base_metric_sums() -%}
-  sum(impressions) as impressions,
-  sum(clicks) as clicks,
-  sum(spend) as spend,
-  sum(purchases) as purchases,
-  sum(sales) as sales,
-  sum(ntb_purchases) as ntb_purchases,
-  sum(ntb_sales) as ntb_sales
+  {%- for m in base_metrics() %}
+  sum({{ m }}) as {{ m }}{{ "," if not loop.last }}
+  {%- endfor %}
 {%- endmacro %}
 
 {#- Every metric of a row with the base columns impressions, clicks, spend, purchases, sales, ntb_*. -#}
@@ -44,15 +43,16 @@
   {{ ntb_sales_share(p ~ 'ntb_sales', p ~ 'sales') }} as ntb_sales_share
 {%- endmacro %}
 
-{#- Week-over-week (the week 7 days earlier) and year-over-year (364 days earlier: the same weekday
-    52 weeks back) changes of spend, sales and ROAS; `cur`, `wow` and `yoy` are row aliases. -#}
-{% macro change_columns(cur, wow, yoy) -%}
-  {{ relative_change(cur ~ '.spend', wow ~ '.spend') }} as spend_wow,
-  {{ relative_change(cur ~ '.sales', wow ~ '.sales') }} as sales_wow,
-  {{ relative_change(roas(cur ~ '.sales', cur ~ '.spend'), roas(wow ~ '.sales', wow ~ '.spend')) }} as roas_wow,
-  {{ relative_change(cur ~ '.spend', yoy ~ '.spend') }} as spend_yoy,
-  {{ relative_change(cur ~ '.sales', yoy ~ '.sales') }} as sales_yoy,
-  {{ relative_change(roas(cur ~ '.sales', cur ~ '.spend'), roas(yoy ~ '.sales', yoy ~ '.spend')) }} as roas_yoy
+{#- Relative changes of spend, sales and ROAS against earlier periods: for each alias in `earlier`
+    (the row of an earlier period, e.g. wow = the week 7 days earlier, yoy = 364 days earlier, mom =
+    the previous calendar month), columns spend_<alias>, sales_<alias>, roas_<alias>; `cur` is the
+    current row's alias. -#}
+{% macro change_columns(cur, earlier) -%}
+  {%- for e in earlier %}
+  {{ relative_change(cur ~ '.spend', e ~ '.spend') }} as spend_{{ e }},
+  {{ relative_change(cur ~ '.sales', e ~ '.sales') }} as sales_{{ e }},
+  {{ relative_change(roas(cur ~ '.sales', cur ~ '.spend'), roas(e ~ '.sales', e ~ '.spend')) }} as roas_{{ e }}{{ "," if not loop.last }}
+  {%- endfor %}
 {%- endmacro %}
 
 {#- The tidy marts of the other reports (fct_<report>_week). Distinct-user counts (reach, users,

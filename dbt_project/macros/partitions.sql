@@ -25,3 +25,34 @@
     select 1
   {%- endif -%}
 {%- endmacro %}
+
+{#-
+  The calendar months an incremental build of the monthly marts replaces: for every week in
+  var('weeks'), the months its seven days fall in (two for a week that straddles a month's edge), and
+  the months whose month-over-month (+1 month) and year-over-year (+12 months) changes read those.
+  No weeks: every month ("true").
+-#}
+{% macro partition_months_filter(month_column='month_start') -%}
+  {%- set weeks = var('weeks', []) -%}
+  {%- if weeks | length == 0 -%}
+    true
+  {%- else -%}
+    {{ month_column }} in (
+      select (date_trunc('month', built.week_start + edge.days) + later.months * interval '1 month')::date
+      from (values
+      {%- for week in weeks %}
+        (date '{{ week | replace("'", "") }}'){{ "," if not loop.last }}
+      {%- endfor %}) as built (week_start)
+      cross join (values (0), (6)) as edge (days)
+      cross join (values (0), (1), (12)) as later (months))
+  {%- endif -%}
+{%- endmacro %}
+
+{#- pre_hook of the monthly marts, as delete_partition_weeks for the weekly ones. -#}
+{% macro delete_partition_months() -%}
+  {%- if is_incremental() -%}
+    delete from {{ this }} where {{ partition_months_filter() }}
+  {%- else -%}
+    select 1
+  {%- endif -%}
+{%- endmacro %}

@@ -1,12 +1,15 @@
--- Delivery, spend and attributed conversions of every sponsored ads and DSP campaign in the window.
--- Spend in local currency: sponsored ads microcents / 1e8, DSP millicents / 1e5. Conversions by
--- traffic time, total_* columns (promoted products + brand halo).
+-- Delivery, spend and attributed conversions of every sponsored ads and DSP campaign in the window,
+-- per day. Spend in local currency: sponsored ads microcents / 1e8, DSP millicents / 1e5. Conversions
+-- by traffic time, total_* columns (promoted products + brand halo). event_date is the traffic date
+-- in the advertiser's time zone, the zone of the execution window, so a week's execution holds exactly
+-- its seven dates and any calendar month is the sum of its days.
 WITH traffic_and_conversions AS (
   SELECT
     ad_product_type AS ad_product,
     campaign_id,
     campaign_id_string,
     campaign,
+    event_date,
     impressions,
     clicks,
     spend / 100000000 AS spend,
@@ -22,6 +25,7 @@ WITH traffic_and_conversions AS (
     campaign_id,
     campaign_id_string,
     campaign,
+    impression_date,
     impressions,
     0,
     total_cost / 100000,
@@ -37,6 +41,7 @@ WITH traffic_and_conversions AS (
     campaign_id,
     campaign_id_string,
     campaign,
+    click_date,
     0,
     clicks,
     0,
@@ -53,6 +58,7 @@ WITH traffic_and_conversions AS (
     campaign_id,
     campaign_id_string,
     campaign,
+    traffic_event_date,
     0,
     0,
     0,
@@ -67,6 +73,7 @@ SELECT
   ad_product,
   campaign_id_string AS campaign_id,
   campaign,
+  event_date,
   SUM(impressions) AS impressions,
   SUM(clicks) AS clicks,
   SUM(spend) AS spend,
@@ -82,4 +89,5 @@ WHERE
 GROUP BY
   ad_product,
   campaign_id_string,
-  campaign
+  campaign,
+  event_date

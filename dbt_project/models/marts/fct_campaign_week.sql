@@ -25,8 +25,9 @@ select
     cur.campaign,
     cur.impressions, cur.clicks, cur.spend, cur.purchases, cur.sales, cur.ntb_purchases, cur.ntb_sales,
     {{ metric_columns('cur.') }},
+    cur.privacy_withheld_days,
     cur.provisional,
-    {{ change_columns('cur', 'wow', 'yoy') }}
+    {{ change_columns('cur', ['wow', 'yoy']) }}
 from built as cur
 left join weeks as wow
     on wow.instance_id = cur.instance_id and wow.ad_product = cur.ad_product

@@ -22,9 +22,10 @@ select
     cur.campaigns,
     cur.impressions, cur.clicks, cur.spend, cur.purchases, cur.sales, cur.ntb_purchases, cur.ntb_sales,
     {{ metric_columns('cur.') }},
+    cur.privacy_withheld_days,
     cur.has_rows,
     cur.provisional,
-    {{ change_columns('cur', 'wow', 'yoy') }}
+    {{ change_columns('cur', ['wow', 'yoy']) }}
 from built as cur
 left join weeks as wow on wow.instance_id = cur.instance_id and wow.week_start = cur.week_start - 7
 left join weeks as yoy on yoy.instance_id = cur.instance_id and yoy.week_start = cur.week_start - 364
