@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -55,27 +56,38 @@ def dbt_executable() -> str:
     return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
 
 
-def _newest_source_mtime() -> float:
-    newest = 0.0
-    for path in DBT_PROJECT_DIR.rglob("*"):
-        if path.suffix in _SOURCE_SUFFIXES and not any(part in _OUTPUT_DIRS for part in path.relative_to(DBT_PROJECT_DIR).parts):
-            newest = max(newest, path.stat().st_mtime)
-    return newest
+def _sources_digest() -> str:
+    """A digest of the project's files that change the manifest (paths and contents)."""
+    digest = hashlib.sha256()
+    for path in sorted(DBT_PROJECT_DIR.rglob("*")):
+        relative = path.relative_to(DBT_PROJECT_DIR)
+        if path.is_file() and path.suffix in _SOURCE_SUFFIXES and not any(part in _OUTPUT_DIRS for part in relative.parts):
+            digest.update(str(relative).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def ensure_manifest() -> Path:
-    """``dbt_project/target/manifest.json``, parsed again when missing or older than a project file.
+    """``dbt_project/target/manifest.json``, parsed again when a project file changed since it was parsed.
 
     ``make install`` parses it; this covers an edited model without a new install (dagster-dbt's
-    ``prepare_if_dev`` acts only under ``dagster dev``, which this project does not run). One parse
-    at a time: processes that load the code location together wait on a lock file.
+    ``prepare_if_dev`` acts only under ``dagster dev``, which this project does not run). The
+    manifest is fresh when the digest of the project's files taken *before* its parse equals
+    theirs now (file times are not enough: a file written while a parse runs would look older than
+    the manifest that lacks it). One parse at a time: processes that load the code location
+    together wait on a lock file.
     """
-    if MANIFEST_PATH.exists() and MANIFEST_PATH.stat().st_mtime >= _newest_source_mtime():
+    stamp = MANIFEST_PATH.parent / "manifest.sources.sha256"
+
+    def fresh(digest: str) -> bool:
+        return MANIFEST_PATH.exists() and stamp.exists() and stamp.read_text() == digest
+
+    if fresh(_sources_digest()):
         return MANIFEST_PATH
     MANIFEST_PATH.parent.mkdir(parents=True, exist_ok=True)
     with open(MANIFEST_PATH.parent / ".parse.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if MANIFEST_PATH.exists() and MANIFEST_PATH.stat().st_mtime >= _newest_source_mtime():
+        digest = _sources_digest()
+        if fresh(digest):
             return MANIFEST_PATH
         env = {**os.environ, "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
                "DBT_TARGET_PATH": str(MANIFEST_PATH.parent), "DBT_LOG_PATH": str(MANIFEST_PATH.parent)}
@@ -83,6 +95,7 @@ def ensure_manifest() -> Path:
                                 capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise RuntimeError(f"dbt parse of {DBT_PROJECT_DIR} failed:\n{result.stdout}{result.stderr}")
+        stamp.write_text(digest)
     return MANIFEST_PATH
 
 
