@@ -34,6 +34,8 @@ class MartInput:
     ``nulls_mean_zero``: the staging model reads a NULL measure as zero, true only when AMC drops the
     rows under its aggregation threshold (privacy REMOVE_ROWS, no discriminator column), so a spec that
     makes AMC withhold values as NULL instead fails.
+    ``currency_column``: the dimension in which AMC says which currency a row's money is in; every
+    row's must be its instance's currency (:func:`check_currencies`).
     """
 
     template: str
@@ -42,6 +44,7 @@ class MartInput:
     model: str  # the staging model that reads it, for the messages
     metrics: tuple[str, ...] = ()
     nulls_mean_zero: bool = False
+    currency_column: str | None = None
 
 
 MART_INPUTS: tuple[MartInput, ...] = (
@@ -50,8 +53,9 @@ MART_INPUTS: tuple[MartInput, ...] = (
         roles=("impressions", "clicks", "spend", "purchases", "sales", "ntb_purchases", "ntb_sales"),
         # event_date: the daily grain weeks and months are summed from; privacy_filtered: the
         # discriminator flagging campaign-days whose measures AMC withheld (privacy_withheld_days).
-        dimensions=("ad_product", "campaign_id", "campaign", "event_date", "privacy_filtered"),
+        dimensions=("ad_product", "campaign_id", "campaign", "event_date", "privacy_filtered", "currency"),
         model="dbt_project/models/staging/stg_campaign_performance.sql",
+        currency_column="currency",
     ),
     MartInput(
         "new_to_brand",
@@ -152,10 +156,13 @@ def marketplace_currencies() -> dict[str, str]:
         return {row["marketplace_id"]: row["currency"] for row in csv.DictReader(handle)}
 
 
-def check_currencies(engine: Engine, templates: Iterable[str] = tuple(i.template for i in MART_INPUTS)) -> None:
-    """Every instance with a loaded week of these templates has a marketplace the seed gives a currency."""
+def check_currencies(engine: Engine, inputs: Iterable[MartInput] = MART_INPUTS) -> None:
+    """Every instance with a loaded week of these templates has a marketplace the seed gives a
+    currency, and every result row that says its currency (``currency_column``) is in that currency:
+    the marts label money with the instance's currency and never mix two."""
     from sqlalchemy import text
 
+    inputs = tuple(inputs)
     known = marketplace_currencies()
     with engine.connect() as conn:
         rows = conn.execute(text("""
@@ -163,7 +170,20 @@ def check_currencies(engine: Engine, templates: Iterable[str] = tuple(i.template
             FROM amc.executions e LEFT JOIN amc.instances i USING (instance_id)
             WHERE e.status = 'LOADED' AND e.report_name = ANY(:templates)
             ORDER BY 1
-        """), {"templates": list(templates)}).all()
+        """), {"templates": [need.template for need in inputs]}).all()
+        marketplaces = dict(conn.execute(text("SELECT instance_id, marketplace_id FROM amc.instances")).all())
+        stated = []  # (need, instance, currency, first week, last week, rows), currencies AMC stated
+        for need in inputs:
+            if need.currency_column is None or conn.execute(
+                    text("SELECT to_regclass(:t)"), {"t": f"amc_results.{need.template}"}).scalar() is None:
+                continue
+            # Catalog identifiers (checked at load), not user input. NULL: rows loaded before the column existed.
+            stated += [(need, *row) for row in conn.execute(text(f"""
+                SELECT instance_id, {need.currency_column}, min(week_start), max(week_start), count(*)
+                FROM amc_results.{need.template}
+                WHERE {need.currency_column} IS NOT NULL
+                GROUP BY 1, 2 ORDER BY 1, 2
+            """)).all()]
     problems = []
     for instance_id, marketplace_id in rows:
         if marketplace_id is None:
@@ -173,6 +193,14 @@ def check_currencies(engine: Engine, templates: Iterable[str] = tuple(i.template
             problems.append(f"instance {instance_id}: marketplace {marketplace_id} is not in "
                             f"dbt_project/seeds/marketplaces.csv, so the marts cannot tell its currency; add the "
                             f"marketplace with its country and currency to the seed")
+    for need, instance_id, currency, first, last, count in stated:
+        expected = known.get(marketplaces.get(instance_id, ""))
+        if expected is not None and currency != expected:
+            problems.append(
+                f"report '{need.template}', column '{need.currency_column}': instance {instance_id} has {count} "
+                f"rows in {currency} (weeks {first} to {last}), but its marketplace {marketplaces[instance_id]} "
+                f"trades in {expected}; the marts never mix currencies: correct the instance's marketplace "
+                f"(amc instances) or re-collect those weeks from the right instance")
     if problems:
         raise MartsError("\n".join(problems))
 

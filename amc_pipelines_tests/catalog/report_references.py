@@ -43,7 +43,9 @@ DIMENSION_SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
         for column in ("campaign_id_string", "campaign")
     ) + (("sponsored_ads_traffic", "ad_product_type"), (ATTRIBUTED_BY_TRAFFIC, "ad_product_type"),
          ("sponsored_ads_traffic", "event_date"), ("dsp_impressions", "impression_date"),
-         ("dsp_clicks", "click_date"), (ATTRIBUTED_BY_TRAFFIC, "traffic_event_date")),
+         ("dsp_clicks", "click_date"), (ATTRIBUTED_BY_TRAFFIC, "traffic_event_date"),
+         ("sponsored_ads_traffic", "currency_iso_code"), ("dsp_impressions", "currency_iso_code"),
+         ("dsp_clicks", "currency_iso_code"), (ATTRIBUTED_BY_TRAFFIC, "purchase_currency")),
     "new_to_brand": ((ATTRIBUTED_BY_CONVERSION, "ad_product_type"),),
     "reach_frequency": tuple(
         (table, column) for table in ("sponsored_ads_traffic", "dsp_impressions")
@@ -75,7 +77,7 @@ def campaign_performance(reader: TableReader, campaign_ids: Sequence[int] = ()) 
     events = campaign_events(reader)
     if campaign_ids:
         events = events[events["campaign_number"].isin(list(campaign_ids))]
-    keys = ["ad_product", "campaign_id", "campaign", "event_date"]
+    keys = ["ad_product", "campaign_id", "campaign", "event_date", "currency"]
     result = events.groupby(keys, dropna=False)[
         ["impressions", "clicks", "spend", "purchases", "product_sales", "ntb_purchases", "ntb_product_sales"]
     ].sum()

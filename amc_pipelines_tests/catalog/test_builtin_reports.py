@@ -92,7 +92,7 @@ def test_campaign_performance_covers_the_canonical_metrics():
     roles = {c.role: c.name for c in spec.metric_columns if c.role}
     assert set(CANONICAL_ROLES) <= set(roles)
     assert [c.name for c in spec.dimension_columns] == ["ad_product", "campaign_id", "campaign", "event_date",
-                                                        "privacy_filtered"]
+                                                        "currency", "privacy_filtered"]
     # a campaign-day under AMC's threshold stays a row, flagged, with NULL measures (the marts count them)
     assert (spec.privacy.behavior, spec.privacy.discriminator_column) == ("REMOVE_VALUES", "privacy_filtered")
 

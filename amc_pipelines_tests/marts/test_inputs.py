@@ -130,6 +130,33 @@ def test_an_instance_whose_marketplace_has_no_currency_fails_naming_instance_and
         assert conn.execute(text("SELECT to_regclass('amc_results.campaign_performance') IS NOT NULL")).scalar()
 
 
+def test_rows_in_another_currency_than_the_instances_fail_naming_report_and_column(make_database):
+    from amc_pipelines.db import get_engine, upgrade
+    from amc_pipelines.results import ensure_result_table
+
+    url = make_database()
+    upgrade(url)
+    engine = get_engine(url)
+    ensure_result_table(engine, load_catalog(None, check_sql=False)["campaign_performance"])
+    insert = text("""INSERT INTO amc_results.campaign_performance (definition, parameters_hash, instance_id, week_start,
+                         window_end, amc_execution_id, ad_product, campaign_id, campaign, event_date, currency, impressions)
+                     VALUES ('campaign_performance', 'p', 'amcknown00001', '2026-11-02', '2026-11-09', 'x',
+                             'dsp', '1', 'One', :day, :currency, 10)""")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO amc.instances (instance_id, name, account_id, marketplace_id, region, timezone) "
+                          "VALUES ('amcknown00001', 'Known', 'ENTITY1', 'ATVPDKIKX0DER', 'NA', 'UTC')"))
+        _loaded_execution(conn, "amcknown00001")
+        conn.execute(insert, {"day": "2026-11-02", "currency": "USD"})
+        conn.execute(insert, {"day": "2026-11-03", "currency": None})  # loaded before the column existed
+    check_currencies(engine)  # US marketplace, USD rows
+    with engine.begin() as conn:
+        conn.execute(insert, {"day": "2026-11-04", "currency": "EUR"})
+    with pytest.raises(MartsError, match=r"report 'campaign_performance', column 'currency': instance amcknown00001 "
+                                         r"has 1 rows in EUR \(weeks 2026-11-02 to 2026-11-02\), but its marketplace "
+                                         r"ATVPDKIKX0DER trades in USD"):
+        check_currencies(engine)
+
+
 def test_report_definitions_are_replaced_by_the_catalogs(database_url):
     from amc_pipelines.db import get_engine
 

@@ -83,38 +83,42 @@ def distinct_users(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
 def campaign_events(reader: TableReader) -> pd.DataFrame:
     """Sponsored ads traffic, DSP impressions and clicks, and conversions attributed by traffic time, one
     frame: campaign keys (``campaign_id`` as text, ``campaign_number`` as LONG), the local ``event_date``
-    (traffic date) and its ``week_start``, ``user_id`` and the metrics (zero where the source has none), spend in local currency."""
+    (traffic date) and its ``week_start``, ``currency``, ``user_id`` and the metrics (zero where the source has none), spend in local currency."""
     sa = reader.read(
         "sponsored_ads_traffic",
         ["event_date", "ad_product_type", "campaign_id", "campaign_id_string", "campaign", "user_id", "impressions",
-         "clicks", "spend"],
+         "clicks", "spend", "currency_iso_code"],
     )
     sa = pd.DataFrame({
         "event_date": local_date(sa["event_date"]), "week_start": week_start(sa["event_date"]),
         "ad_product": sa["ad_product_type"],
         "campaign_number": sa["campaign_id"], "campaign_id": sa["campaign_id_string"], "campaign": sa["campaign"],
         "user_id": sa["user_id"], "impressions": sa["impressions"], "clicks": sa["clicks"],
-        "spend": sa["spend"] / SA_SPEND_DIVISOR,
+        "spend": sa["spend"] / SA_SPEND_DIVISOR, "currency": sa["currency_iso_code"],
     })
     imps = reader.read("dsp_impressions", ["impression_date", "campaign_id", "campaign_id_string", "campaign", "user_id",
-                                           "impressions", "total_cost"])
+                                           "impressions", "total_cost", "currency_iso_code"])
     imps = pd.DataFrame({
         "event_date": local_date(imps["impression_date"]), "week_start": week_start(imps["impression_date"]),
         "ad_product": "dsp",
         "campaign_number": imps["campaign_id"], "campaign_id": imps["campaign_id_string"], "campaign": imps["campaign"],
         "user_id": imps["user_id"], "impressions": imps["impressions"], "spend": imps["total_cost"] / DSP_COST_DIVISOR,
+        "currency": imps["currency_iso_code"],
     })
-    clicks = reader.read("dsp_clicks", ["click_date", "campaign_id", "campaign_id_string", "campaign", "user_id", "clicks"])
+    clicks = reader.read("dsp_clicks", ["click_date", "campaign_id", "campaign_id_string", "campaign", "user_id", "clicks",
+                                         "currency_iso_code"])
     clicks = pd.DataFrame({
         "event_date": local_date(clicks["click_date"]), "week_start": week_start(clicks["click_date"]),
         "ad_product": "dsp",
         "campaign_number": clicks["campaign_id"], "campaign_id": clicks["campaign_id_string"],
         "campaign": clicks["campaign"], "user_id": clicks["user_id"], "clicks": clicks["clicks"],
+        "currency": clicks["currency_iso_code"],
     })
     conv = reader.read(
         "amazon_attributed_events_by_traffic_time",
         ["traffic_event_date", "ad_product_type", "campaign_id", "campaign_id_string", "campaign", "user_id",
-         "total_purchases", "total_product_sales", "new_to_brand_total_purchases", "new_to_brand_total_product_sales"],
+         "total_purchases", "total_product_sales", "new_to_brand_total_purchases", "new_to_brand_total_product_sales",
+         "purchase_currency"],
     )
     conv = pd.DataFrame({
         "event_date": local_date(conv["traffic_event_date"]), "week_start": week_start(conv["traffic_event_date"]),
@@ -124,6 +128,7 @@ def campaign_events(reader: TableReader) -> pd.DataFrame:
         "product_sales": conv["total_product_sales"].astype(float),
         "ntb_purchases": conv["new_to_brand_total_purchases"],
         "ntb_product_sales": conv["new_to_brand_total_product_sales"].astype(float),
+        "currency": conv["purchase_currency"],
     })
     events = pd.concat([sa, imps, clicks, conv], ignore_index=True)
     events[CAMPAIGN_METRICS] = events[CAMPAIGN_METRICS].fillna(0)

@@ -461,7 +461,7 @@ VARIANTS = {
     "01_campaign_performance_sp_sb_sd_dsp": Variant(
         "campaign_performance", {"product_sales": "sales", "ntb_product_sales": "ntb_sales"},
         {"ctr": ("clicks", "impressions"), "roas": ("sales", "spend")}, frozenset({"week_start"}),
-        frozenset({"event_date", "privacy_filtered"})),  # the report has a row per day: summed into the week
+        frozenset({"event_date", "currency", "privacy_filtered"})),  # a row per day (summed into the week); one currency per instance
     "02_new_to_brand_weekly_by_ad_product": Variant(
         "new_to_brand", {"product_sales": "sales", "ntb_product_sales": "ntb_sales"},
         {"ntb_purchase_share": ("ntb_purchases", "purchases"), "ntb_sales_share": ("ntb_sales", "sales")},

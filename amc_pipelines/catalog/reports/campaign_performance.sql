@@ -2,7 +2,9 @@
 -- per day. Spend in local currency: sponsored ads microcents / 1e8, DSP millicents / 1e5. Conversions
 -- by traffic time, total_* columns (promoted products + brand halo). event_date is the traffic date
 -- in the advertiser's time zone, the zone of the execution window, so a week's execution holds exactly
--- its seven dates and any calendar month is the sum of its days.
+-- its seven dates and any calendar month is the sum of its days. currency: the currency AMC reports the
+-- money in (currency_iso_code of traffic, purchase_currency of conversions), checked against the
+-- instance's marketplace before the marts are built.
 WITH traffic_and_conversions AS (
   SELECT
     ad_product_type AS ad_product,
@@ -10,6 +12,7 @@ WITH traffic_and_conversions AS (
     campaign_id_string,
     campaign,
     event_date,
+    currency_iso_code AS currency,
     impressions,
     clicks,
     spend / 100000000 AS spend,
@@ -26,6 +29,7 @@ WITH traffic_and_conversions AS (
     campaign_id_string,
     campaign,
     impression_date,
+    currency_iso_code,
     impressions,
     0,
     total_cost / 100000,
@@ -42,6 +46,7 @@ WITH traffic_and_conversions AS (
     campaign_id_string,
     campaign,
     click_date,
+    currency_iso_code,
     0,
     clicks,
     0,
@@ -59,6 +64,7 @@ WITH traffic_and_conversions AS (
     campaign_id_string,
     campaign,
     traffic_event_date,
+    purchase_currency,
     0,
     0,
     0,
@@ -74,6 +80,7 @@ SELECT
   campaign_id_string AS campaign_id,
   campaign,
   event_date,
+  currency,
   SUM(impressions) AS impressions,
   SUM(clicks) AS clicks,
   SUM(spend) AS spend,
@@ -90,4 +97,5 @@ GROUP BY
   ad_product,
   campaign_id_string,
   campaign,
-  event_date
+  event_date,
+  currency
