@@ -21,6 +21,7 @@ class SettingsError(ValueError):
 SANDBOX_DEFAULT_URL = "http://127.0.0.1:8765"
 REGION_HOSTS = "region"  # AMC_API_URL=region: the real AMC host of each instance's region (NA, EU, FE)
 AMAZON_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
+GOOGLE_API_HOST_SUFFIX = "googleapis.com"  # AMC_BIGQUERY_ENDPOINT on this host: the real BigQuery
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,16 @@ class Settings:
     sandbox_port: int = field(metadata={"env": "AMC_SANDBOX_PORT", "doc": "Port of the AMC sandbox (default 8765)."})
     sandbox_seed: int = field(metadata={"env": "AMC_SANDBOX_SEED", "doc": "Seed of the sandbox's synthetic data (default 7)."})
     sandbox_size: str = field(metadata={"env": "AMC_SANDBOX_SIZE", "doc": "Synthetic data size: small, demo or large (default demo)."})
+    bigquery_endpoint: str = field(metadata={"env": "AMC_BIGQUERY_ENDPOINT", "doc": "BigQuery API root: the sandbox's BigQuery stand-in by default (anonymous credentials); https://bigquery.googleapis.com for Google's, with Application Default Credentials from the environment (GOOGLE_APPLICATION_CREDENTIALS or gcloud)."})
+    bigquery_project: str = field(metadata={"env": "AMC_BIGQUERY_PROJECT", "doc": "BigQuery project that runs the refresh's query jobs and holds the source dataset (default amc-sandbox, the stand-in's)."})
+    bigquery_dataset: str = field(metadata={"env": "AMC_BIGQUERY_DATASET", "doc": "BigQuery dataset the refresh reads (default brand_analytics, the stand-in's)."})
+    bigquery_location: str = field(metadata={"env": "AMC_BIGQUERY_LOCATION", "doc": "BigQuery location of the dataset and its jobs (default US)."})
+    bigquery_sandbox_size: str = field(metadata={"env": "AMC_BIGQUERY_SANDBOX_SIZE", "doc": "Synthetic data size of the BigQuery stand-in: small, demo or large (at least 5 million rows; default AMC_SANDBOX_SIZE)."})
+
+    @property
+    def bigquery_stand_in(self) -> bool:
+        """True unless AMC_BIGQUERY_ENDPOINT is Google's: the stand-in takes anonymous credentials."""
+        return not (urlparse(self.bigquery_endpoint).hostname or "").endswith(GOOGLE_API_HOST_SUFFIX)
 
     @property
     def embedded_database(self) -> bool:
@@ -89,6 +100,12 @@ class Settings:
         size = (get("AMC_SANDBOX_SIZE") or "demo").lower()
         if size not in ("small", "demo", "large"):
             raise SettingsError(f"AMC_SANDBOX_SIZE={size!r} is not valid: use small, demo or large.")
+        bigquery_size = (get("AMC_BIGQUERY_SANDBOX_SIZE") or size).lower()
+        if bigquery_size not in ("small", "demo", "large"):
+            raise SettingsError(f"AMC_BIGQUERY_SANDBOX_SIZE={bigquery_size!r} is not valid: use small, demo or large.")
+        sandbox_url = f"http://{sandbox_host}:{sandbox_port}"
+        bigquery_endpoint = (get("AMC_BIGQUERY_ENDPOINT") or sandbox_url).rstrip("/")
+        _check_http_url("AMC_BIGQUERY_ENDPOINT", bigquery_endpoint)
         return cls(
             home=home,
             database_url=database_url,
@@ -115,6 +132,11 @@ class Settings:
             sandbox_port=sandbox_port,
             sandbox_seed=_int("AMC_SANDBOX_SEED", get("AMC_SANDBOX_SEED"), 7, minimum=0, maximum=2**31 - 1),
             sandbox_size=size,
+            bigquery_endpoint=bigquery_endpoint,
+            bigquery_project=get("AMC_BIGQUERY_PROJECT") or "amc-sandbox",
+            bigquery_dataset=get("AMC_BIGQUERY_DATASET") or "brand_analytics",
+            bigquery_location=get("AMC_BIGQUERY_LOCATION") or "US",
+            bigquery_sandbox_size=bigquery_size,
         )
 
 

@@ -5,4 +5,5 @@ pytest_plugins = [
     "amc_pipelines_tests.fixtures.database",
     "amc_pipelines_tests.fixtures.sandbox_data",
     "amc_pipelines_tests.fixtures.sandbox_server",
+    "amc_pipelines_tests.fixtures.bigquery",
 ]

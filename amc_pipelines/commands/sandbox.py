@@ -1,4 +1,4 @@
-"""``amc sandbox``: the local AMC stand-in.
+"""``amc sandbox``: the local AMC stand-in (and the BigQuery stand-in, served on the same port).
 
 ``serve`` runs the AMC Reporting API on loopback over synthetic data; ``run-sql`` runs one AMC SQL
 file exactly as an execution would (same translation, window, parameters, rules and privacy
@@ -36,10 +36,15 @@ def sandbox() -> None:
               help='Fault rates, e.g. "5xx=0.2,429=0.05,timeout=0.02,failed=0.05,truncate=0.05".')
 @click.option("--seed", type=int, default=None, help="Seed of the synthetic data (default AMC_SANDBOX_SEED or 7).")
 @click.option("--size", type=click.Choice(SIZES), default=None, help="Synthetic data size (default AMC_SANDBOX_SIZE or demo).")
+@click.option("--bigquery-size", type=click.Choice(SIZES), default=None,
+              help="Data size of the BigQuery stand-in (default AMC_BIGQUERY_SANDBOX_SIZE; large: 5 million SQP rows).")
+@click.option("--bigquery-faults", default=None, metavar="KIND=RATE,...",
+              help='BigQuery stand-in fault rates, e.g. "5xx=0.1,429=0.1,quota=0,slow=0.05,drop=0.02,failed=0.05,expire=0.05".')
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info")
 def serve(host: str | None, port: int | None, latency: str | None, faults: str | None,
-          seed: int | None, size: str | None, log_level: str) -> None:
-    """Serve the AMC Reporting API (and the LwA token endpoint) until interrupted."""
+          seed: int | None, size: str | None, bigquery_size: str | None, bigquery_faults: str | None,
+          log_level: str) -> None:
+    """Serve the AMC Reporting API (and the LwA token endpoint) and the BigQuery stand-in until interrupted."""
     from amc_pipelines.sandbox.api.config import ConfigError
     from amc_pipelines.sandbox.api.server import serve_options
 
@@ -52,6 +57,11 @@ def serve(host: str | None, port: int | None, latency: str | None, faults: str |
         seed=settings.sandbox_seed if seed is None else seed,
         size=size or settings.sandbox_size,
         data_dir=settings.sandbox_dir,
+        bigquery_size=bigquery_size or settings.bigquery_sandbox_size,
+        bigquery_faults=bigquery_faults,
+        bigquery_project=settings.bigquery_project,
+        bigquery_dataset=settings.bigquery_dataset,
+        bigquery_location=settings.bigquery_location,
         log_level=log_level,
     )
     click.echo(f"AMC sandbox on http://{options['host']}:{options['port']} "

@@ -1,4 +1,5 @@
-"""The sandbox's ASGI app: AMC Reporting API routes, LwA token endpoint, downloads, ``/_sandbox/*``.
+"""The sandbox's ASGI app: AMC Reporting API routes, LwA token endpoint, downloads, ``/_sandbox/*``,
+and the BigQuery stand-in (``/bigquery/v2``, ``/_sandbox/bigquery``).
 
 ``create_app`` returns the Starlette app wrapped in the fault/rate-limit middleware; the shared
 state (stores, counters, backend) lives on ``app.state.sandbox`` as a :class:`SandboxState`.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -36,6 +37,9 @@ from .responses import ApiError
 from .stats import SandboxStats
 from .workflows import WorkflowStore
 
+if TYPE_CHECKING:
+    from amc_pipelines.sandbox.bigquery import BigQueryStandIn
+
 log = logging.getLogger(__name__)
 
 ReportingHandler = Callable[[Request, str], Awaitable[Response]]
@@ -51,6 +55,8 @@ class SandboxState:
     executions: ExecutionStore
     faults: FaultInjector
     limiter: RateLimiter
+    bigquery: BigQueryStandIn  # served under /bigquery/v2 (controls under /_sandbox/bigquery)
+    owns_bigquery: bool  # created by create_app, so closed with the app (a given one is the caller's)
 
     def stats_snapshot(self) -> dict[str, Any]:
         return {**self.stats.snapshot(), **self.executions.snapshot()}
@@ -65,6 +71,8 @@ class SandboxState:
 
     def close(self) -> None:
         self.executions.close()
+        if self.owns_bigquery:
+            self.bigquery.close()
 
 
 def reporting(operation: str, handler: ReportingHandler) -> Callable[[Request], Awaitable[Response]]:
@@ -173,8 +181,18 @@ def _routes() -> list[Route]:
     return routes
 
 
-def create_app(config: SandboxConfig, backend: SandboxBackend) -> FaultMiddleware:
-    """The ASGI app to serve; ``.app.state.sandbox`` holds the state (call ``.close()`` when done)."""
+def create_app(config: SandboxConfig, backend: SandboxBackend, bigquery: BigQueryStandIn | None = None) -> FaultMiddleware:
+    """The ASGI app to serve; ``.app.state.sandbox`` holds the state (call ``.close()`` when done).
+
+    ``bigquery``: the BigQuery stand-in to serve; by default one of the sandbox's size and seed,
+    whose data is generated on its first request.
+    """
+    # Imported here: the BigQuery stand-in imports this package's fault helpers.
+    from amc_pipelines.sandbox.bigquery import BigQueryConfig, BigQueryStandIn, mount
+
+    owns_bigquery = bigquery is None
+    if bigquery is None:
+        bigquery = BigQueryStandIn(BigQueryConfig(size=config.size, seed=config.seed), config.data_dir / "bigquery")
     stats = SandboxStats()
     state = SandboxState(
         config=config,
@@ -185,9 +203,11 @@ def create_app(config: SandboxConfig, backend: SandboxBackend) -> FaultMiddlewar
         executions=ExecutionStore(config, backend, stats),
         faults=FaultInjector(config, stats),
         limiter=RateLimiter(config.rate_limit_per_second, config.rate_limit_burst, config.rate_limit_scope),
+        bigquery=bigquery,
+        owns_bigquery=owns_bigquery,
     )
     app = Starlette(
-        routes=_routes(),
+        routes=_routes() + mount(bigquery),
         exception_handlers={404: _not_found, 405: _not_found, Exception: _internal_error},
     )
     app.state.sandbox = state

@@ -46,22 +46,34 @@ def _uvicorn_config(app: Any, config: SandboxConfig, log_level: str) -> uvicorn.
     )
 
 
-def serve(config: SandboxConfig, *, backend: SandboxBackend | None = None, log_level: str = "info") -> None:
-    """Serve the sandbox until interrupted (Ctrl-C)."""
+def serve(config: SandboxConfig, *, backend: SandboxBackend | None = None, bigquery: Any = None,
+          log_level: str = "info") -> None:
+    """Serve the sandbox until interrupted (Ctrl-C); ``bigquery``: a BigQueryStandIn, generated before listening."""
+    from amc_pipelines.sandbox.bigquery import BigQueryConfig, BigQueryStandIn
+
     backend = backend or SandboxBackend.load(config.data_dir, config.size, config.seed)
-    app = create_app(config, backend)
+    bigquery = (bigquery or BigQueryStandIn(BigQueryConfig(size=config.size, seed=config.seed),
+                                            config.data_dir / "bigquery")).start()
+    app = create_app(config, backend, bigquery)
     log.info(
-        "AMC sandbox on http://%s:%s: %d instances, latency %s, faults %s",
+        "AMC sandbox on http://%s:%s: %d instances, latency %s, faults %s; BigQuery stand-in under /bigquery/v2: "
+        "project %s, %s rows (%s, generated in %.1f s), faults %s",
         config.host,
         config.port,
         len(backend.instances),
         config.latency,
         str(config.faults) or "none",
+        bigquery.config.project,
+        bigquery.warehouse.rows,
+        bigquery.config.size,
+        bigquery.warehouse.generation_seconds,
+        str(bigquery.config.faults) or "none",
     )
     try:
         uvicorn.Server(_uvicorn_config(app, config, log_level)).run()
     finally:
         app.app.state.sandbox.close()
+        bigquery.close()
 
 
 def serve_options(
@@ -73,15 +85,26 @@ def serve_options(
     seed: int,
     size: str,
     data_dir: str | Path,
+    bigquery_size: str | None = None,
+    bigquery_faults: str | None = None,
+    bigquery_project: str | None = None,
+    bigquery_dataset: str | None = None,
+    bigquery_location: str | None = None,
     log_level: str = "info",
 ) -> None:
     """``amc sandbox serve``: parse the option strings (ConfigError explains bad ones) and serve."""
-    serve(
-        SandboxConfig.from_options(
-            host=host, port=port, latency=latency, faults=faults, seed=seed, size=size, data_dir=data_dir
-        ),
-        log_level=log_level,
+    from amc_pipelines.sandbox.bigquery import BigQueryConfig, BigQueryFaultRates, BigQueryStandIn
+
+    config = SandboxConfig.from_options(
+        host=host, port=port, latency=latency, faults=faults, seed=seed, size=size, data_dir=data_dir
     )
+    names = {"project": bigquery_project, "dataset": bigquery_dataset, "location": bigquery_location}
+    bigquery = BigQueryStandIn(
+        BigQueryConfig(size=bigquery_size or size, seed=seed, faults=BigQueryFaultRates.parse(bigquery_faults),
+                       **{key: value for key, value in names.items() if value}),
+        config.data_dir / "bigquery",
+    )
+    serve(config, bigquery=bigquery, log_level=log_level)
 
 
 class SandboxServer:
@@ -97,6 +120,7 @@ class SandboxServer:
         *,
         dataset: Any = None,
         backend: SandboxBackend | None = None,
+        bigquery: Any = None,
         log_level: str = "warning",
         **options: Any,
     ) -> None:
@@ -105,6 +129,7 @@ class SandboxServer:
         if backend is None:
             backend = SandboxBackend(dataset) if dataset is not None else SandboxBackend.load(config.data_dir, config.size, config.seed)
         self.backend = backend
+        self.bigquery = bigquery  # a BigQueryStandIn; None: create_app's default
         self._log_level = log_level
         self._socket: socket.socket | None = None
         self._server: uvicorn.Server | None = None
@@ -117,7 +142,7 @@ class SandboxServer:
         return self._app.app.state.sandbox
 
     def start(self) -> SandboxServer:
-        self._app = create_app(self.config, self.backend)
+        self._app = create_app(self.config, self.backend, self.bigquery)
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind(("127.0.0.1", 0))
