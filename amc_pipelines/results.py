@@ -145,7 +145,11 @@ def ensure_result_table_on(conn: Connection, spec: ReportSpec) -> None:
             return
         # Concurrent loaders of a new report must not race on CREATE/ALTER: one DDL lock for the schema.
         conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"ddl:{RESULTS_SCHEMA}",))
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(RESULTS_SCHEMA)))
+        # Asked with a query, not IF NOT EXISTS: that checks the session's catalog cache, which taking
+        # an advisory lock does not refresh, so a schema another loader just created and committed
+        # could be created again (UniqueViolation on pg_namespace, seen with concurrent first loads).
+        if conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (RESULTS_SCHEMA,)).fetchone() is None:
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(RESULTS_SCHEMA)))
         existing = existing_columns(conn, spec)
         changes = _pending_changes(spec, existing)
         table = table_identifier(spec)

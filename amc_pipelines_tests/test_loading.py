@@ -372,3 +372,35 @@ def test_result_key_takes_naive_local_windows():
     with pytest.raises(ValueError, match="definition and its parameters hash"):
         ResultKey("amc-one", datetime(2025, 1, 6), datetime(2025, 1, 13), definition="probe", parameters_hash="")
     assert WEEK.week_start == date(2025, 1, 6)
+
+
+def test_concurrent_first_loads_of_two_reports_on_a_new_database_create_the_schema_once(make_database, tmp_path):
+    """The first loads of different reports on a database without the results schema create the schema
+    and each table once and lose no row (the benchmark once saw a UniqueViolation on the schema)."""
+    from amc_pipelines.db import get_engine, upgrade
+
+    url = make_database()
+    upgrade(url)
+    engine = get_engine(url)
+    path = write_csv(tmp_path / "r.csv", sample_rows(3))
+    for attempt in range(3):
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {RESULTS_SCHEMA} CASCADE"))
+        specs = [make_spec(tmp_path) for _ in range(3)]
+        barrier = threading.Barrier(len(specs))
+        errors: list[BaseException] = []
+
+        def load(spec: ReportSpec, barrier: threading.Barrier, errors: list[BaseException]) -> None:
+            try:
+                barrier.wait()
+                load_result_files(engine, spec, WEEK, [path], amc_execution_id="e")
+            except BaseException as error:
+                errors.append(error)
+
+        threads = [threading.Thread(target=load, args=(spec, barrier, errors)) for spec in specs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == [], (attempt, errors)
+        assert [partition_row_count(engine, spec, WEEK) for spec in specs] == [3, 3, 3]
