@@ -58,8 +58,11 @@ dev: install
 demo: install
 	$(BIN)/amc dagster demo $(if $(DAGSTER_PORT),--port $(DAGSTER_PORT))
 
+# One benchmark at a time (they measure; the machine has 2 cores): make bench BENCH=marts ARGS="--weeks 6"
+BENCHMARKS := $(filter-out host,$(basename $(notdir $(wildcard benchmarks/*.py))))
 bench: install
-	$(BIN)/python benchmarks/sandbox.py
+	@if [ -z "$(BENCH)" ]; then echo "usage: make bench BENCH=<one of: $(BENCHMARKS)> [ARGS='...']; see docs/benchmarks.md"; exit 2; fi
+	$(BIN)/python benchmarks/$(BENCH).py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
