@@ -43,6 +43,7 @@ class Settings:
     account_id: str | None = field(metadata={"env": "AMC_ACCOUNT_ID", "doc": "AMC account entity id used for instance discovery (/amc/instances)."})
     marketplace_id: str = field(metadata={"env": "AMC_MARKETPLACE_ID", "doc": "Marketplace header for account-level calls (default ATVPDKIKX0DER)."})
     catalog_dir: Path | None = field(metadata={"env": "AMC_CATALOG_DIR", "doc": "Extra directory of report specs (YAML + SQL) loaded beside the built-in library."})
+    refresh_tables_dir: Path | None = field(metadata={"env": "AMC_REFRESH_TABLES_DIR", "doc": "Extra directory of BigQuery refresh table configs (YAML) loaded beside the built-in ones in amc_pipelines/refresh/tables/."})
     webhook_url: str | None = field(metadata={"env": "AMC_WEBHOOK_URL", "doc": "URL that receives a JSON POST for every failed Dagster run (unset: no notification)."})
     webhook_secret: str | None = field(metadata={"env": "AMC_WEBHOOK_SECRET", "doc": "Secret for the webhook's HMAC-SHA256 signature header (secret: environment only)."}, repr=False)
     backfill_batch_size: int = field(metadata={"env": "AMC_BACKFILL_BATCH_SIZE", "doc": "Week x instance partitions per backfill run: 1 (default, one run per partition) or N > 1 (batched; see docs/benchmarks.md)."})
@@ -124,6 +125,7 @@ class Settings:
             account_id=get("AMC_ACCOUNT_ID"),
             marketplace_id=get("AMC_MARKETPLACE_ID") or "ATVPDKIKX0DER",
             catalog_dir=Path(get("AMC_CATALOG_DIR")).expanduser().resolve() if get("AMC_CATALOG_DIR") else None,
+            refresh_tables_dir=Path(get("AMC_REFRESH_TABLES_DIR")).expanduser().resolve() if get("AMC_REFRESH_TABLES_DIR") else None,
             webhook_url=_optional_http_url("AMC_WEBHOOK_URL", get("AMC_WEBHOOK_URL")),
             webhook_secret=get("AMC_WEBHOOK_SECRET"),
             backfill_batch_size=_int("AMC_BACKFILL_BATCH_SIZE", get("AMC_BACKFILL_BATCH_SIZE"), 1, minimum=1, maximum=52),

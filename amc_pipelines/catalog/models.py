@@ -54,6 +54,27 @@ def check_identifier(value: str, pattern: str, what: str) -> str:
     return value
 
 
+def check_cron(cron: str) -> str:
+    """``cron`` with its whitespace normalised, if Dagster's schedules accept it; else ValueError saying why."""
+    from croniter import croniter
+
+    cron = " ".join(cron.split())
+    if cron in CRON_ALIASES:
+        return cron
+    if len(cron.split()) != 5:
+        raise ValueError(
+            f"'{cron}' is not a 5-field cron expression (minute hour day-of-month month day-of-week), "
+            f"e.g. '0 6 * * 2'; aliases: {', '.join(CRON_ALIASES)}"
+        )
+    if not croniter.is_valid(cron):
+        try:
+            croniter(cron)
+        except Exception as error:  # croniter's errors say which field is out of range
+            raise ValueError(f"'{cron}' is not a valid cron expression: {error}") from None
+        raise ValueError(f"'{cron}' is not a valid cron expression")
+    return cron
+
+
 class OutputColumn(_Strict):
     name: str
     type: ColumnType
@@ -101,23 +122,7 @@ class ScheduleSpec(_Strict):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, cron: str) -> str:
-        from croniter import croniter
-
-        cron = " ".join(cron.split())
-        if cron in CRON_ALIASES:
-            return cron
-        if len(cron.split()) != 5:
-            raise ValueError(
-                f"'{cron}' is not a 5-field cron expression (minute hour day-of-month month day-of-week), "
-                f"e.g. '0 6 * * 2'; aliases: {', '.join(CRON_ALIASES)}"
-            )
-        if not croniter.is_valid(cron):
-            try:
-                croniter(cron)
-            except Exception as error:  # croniter's errors say which field is out of range
-                raise ValueError(f"'{cron}' is not a valid cron expression: {error}") from None
-            raise ValueError(f"'{cron}' is not a valid cron expression")
-        return cron
+        return check_cron(cron)
 
     @field_validator("timezone")
     @classmethod

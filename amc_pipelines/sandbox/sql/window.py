@@ -9,19 +9,16 @@ durations before the start and after the end.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlglot import exp
 
+from amc_pipelines.params.durations import iso_duration
 from amc_pipelines.sandbox.sql.models import QueryRejected
 from amc_pipelines.sandbox.tables import Table, sandbox_tables
 
 EXTENSION_META = "amc_window_extension"
-_DURATION = re.compile(
-    r"^P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
-)
 
 
 @dataclass(frozen=True)
@@ -32,13 +29,12 @@ class WindowExtension:
 
 def parse_duration(text: str) -> timedelta:
     """An ISO-8601 duration in weeks, days, hours, minutes and seconds (``P14D``, ``PT12H``)."""
-    match = _DURATION.match(text.strip().upper())
-    if not match or text.strip().upper() in ("P", "PT"):
+    try:
+        return iso_duration(text)
+    except ValueError:
         raise QueryRejected(
             f"Invalid duration '{text}' in EXTEND_TIME_WINDOW: use an ISO-8601 duration such as 'P14D' or 'PT12H'"
-        )
-    parts = {key: int(value) for key, value in match.groupdict().items() if value}
-    return timedelta(**parts)
+        ) from None
 
 
 def _extend_arguments(call: exp.Anonymous) -> tuple[str, WindowExtension]:
