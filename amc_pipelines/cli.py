@@ -21,6 +21,7 @@ _GROUPS: dict[str, str] = {
     "executions": "amc_pipelines.commands.executions:executions",
     "backfill": "amc_pipelines.commands.backfill:backfill",
     "dbt": "amc_pipelines.commands.dbt:dbt",
+    "refresh": "amc_pipelines.commands.refresh:refresh",
 }
 
 _HELP: dict[str, str] = {
@@ -32,6 +33,7 @@ _HELP: dict[str, str] = {
     "run": "Run one report for an instance and window now, through the execution ledger.",
     "executions": "The execution ledger: list executions, show one with its status history.",
     "dbt": "dbt on dbt_project/ (the marts) with the project's database as its profile: amc dbt build ...",
+    "refresh": "The BigQuery -> Postgres refresh: config list, show, set, history, validate, discover.",
     "backfill": "Report backfills in a running Dagster (week x instance): start, status, pause, resume, cancel, retry-failed.",
 }
 

@@ -226,3 +226,47 @@ class ReportDefinitionRow(Base):
 
 
 report_definitions = ReportDefinitionRow.__table__
+
+
+# ---- BigQuery refresh: operator overrides and their audit (migration 0007_refresh_config) ------------
+# Schema ``refresh``, never ``sqp`` (which holds only refreshed tables). Its own metadata, because the
+# migration tests compare ``Base`` with the control schema ``amc`` alone.
+
+REFRESH_SCHEMA = "refresh"
+REFRESH_MODES = ("disabled", "dry_run", "shadow", "live")
+
+
+class RefreshBase(DeclarativeBase):
+    metadata = MetaData(schema=REFRESH_SCHEMA, naming_convention=NAMING_CONVENTION)
+
+
+class RefreshTableSetting(RefreshBase):
+    """An operator's override of a refreshed table's YAML config (`amc refresh config set`)."""
+
+    __tablename__ = "table_settings"
+    __table_args__ = (CheckConstraint(f"mode IS NULL OR {_in('mode', REFRESH_MODES)}", name="mode"),)
+
+    table_name: Mapped[str] = mapped_column(Text, primary_key=True, comment="registry name of the table")
+    mode: Mapped[str | None] = mapped_column(Text, nullable=True, comment="NULL: the mode of the YAML file")
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    updated_by: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class RefreshConfigChange(RefreshBase):
+    """One changed field of one table's settings: who, when, old and new effective value."""
+
+    __tablename__ = "config_changes"
+    __table_args__ = (Index("ix_config_changes_table_name_changed_at", "table_name", "changed_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    changed_by: Mapped[str] = mapped_column(Text, nullable=False)
+    table_name: Mapped[str] = mapped_column(Text, nullable=False)
+    field: Mapped[str] = mapped_column(Text, nullable=False, comment="mode or enabled")
+    old_value: Mapped[str | None] = mapped_column(Text, nullable=True)
+    new_value: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+refresh_table_settings = RefreshTableSetting.__table__
+refresh_config_changes = RefreshConfigChange.__table__

@@ -19,3 +19,14 @@ def iso_duration(text: str) -> timedelta:
     if not match or normalised in ("P", "PT") or normalised.endswith("T"):
         raise ValueError(f"'{text}' is not an ISO-8601 duration such as 'P3D', 'PT12H' or 'P1W'")
     return timedelta(**{key: int(value) for key, value in match.groupdict().items() if value})
+
+
+def format_iso_duration(duration: timedelta) -> str:
+    """``duration`` as iso_duration reads it: days and hours/minutes/seconds (``P3D``, ``P2DT6H``, ``PT0S``)."""
+    days, seconds = duration.days, duration.seconds
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    time = "".join(f"{value}{unit}" for value, unit in ((hours, "H"), (minutes, "M"), (seconds, "S")) if value)
+    if not days and not time:
+        return "PT0S"
+    return f"P{f'{days}D' if days else ''}{f'T{time}' if time else ''}"

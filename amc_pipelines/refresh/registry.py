@@ -206,6 +206,6 @@ def get_table(name: str, registry: Mapping[str, TableConfig]) -> TableConfig:
     if name in registry:
         return registry[name]
     close = difflib.get_close_matches(name, list(registry), n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    raise RefreshConfigError(f"unknown table '{name}'{hint} Known tables: {', '.join(registry) or 'none'} "
-                             "(add a YAML file to amc_pipelines/refresh/tables/ or AMC_REFRESH_TABLES_DIR)")
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise RefreshConfigError(f"unknown table '{name}'{hint}; known tables: {', '.join(registry) or 'none'} "
+                             "(a table is configured by a YAML file in amc_pipelines/refresh/tables/ or AMC_REFRESH_TABLES_DIR)")

@@ -174,6 +174,13 @@ def test_the_commented_example_is_a_valid_table() -> None:
     assert documented | {"columns"} == set(TableConfig.model_fields) - {"source_path"}
 
 
+@pytest.mark.parametrize("text", ["P3D", "PT12H", "P2DT6H30M", "P1DT5S", "PT0S"])
+def test_overlaps_print_as_they_are_written(text: str) -> None:
+    from amc_pipelines.params.durations import format_iso_duration, iso_duration
+
+    assert format_iso_duration(iso_duration(text)) == text
+
+
 def test_extra_directory_adds_tables_and_unknown_names_suggest_one(tmp_path: Path) -> None:
     _write(tmp_path, _table("extra_table", dependencies={"soft": ["asin_performance"]}))
     registry = load_registry(tmp_path)

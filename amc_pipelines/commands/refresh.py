@@ -1,0 +1,243 @@
+"""``amc refresh``: the daily BigQuery -> Postgres refresh (issue 11). So far ``amc refresh config``:
+the table registry (YAML files) and the operators' overrides stored in Postgres."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from amc_pipelines.commands.db import CommandError, load_settings, migrated_url
+from amc_pipelines.refresh.models import MODES
+
+
+def _problems(error) -> CommandError:
+    count = len(error.problems)
+    if count == 1 and not error.problems[0].split(": ")[0].endswith((".yaml", ".yml")):
+        return CommandError(error.problems[0])
+    return CommandError(f"{count} problem{'s' if count != 1 else ''} in the refresh registry:\n"
+                        + "\n".join(f"  {problem}" for problem in error.problems))
+
+
+@contextmanager
+def _refresh_errors() -> Iterator[None]:
+    """RefreshConfigError (a user can fix it) becomes exit code 2 naming every problem."""
+    from amc_pipelines.refresh.registry import RefreshConfigError
+
+    try:
+        yield
+    except RefreshConfigError as error:
+        raise _problems(error) from None
+
+
+def _registry() -> dict[str, Any]:
+    from amc_pipelines.refresh.registry import configured_registry
+
+    with _refresh_errors():
+        return configured_registry(load_settings())
+
+
+def _engine():
+    from amc_pipelines.db import get_engine
+
+    return get_engine(migrated_url())
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=False)]
+    return "\n".join(
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [headers, ["-" * width for width in widths], *rows]
+    )
+
+
+def _source(config) -> str:
+    return config.source.table if config.source.table else "query"
+
+
+def _mode(table) -> str:
+    return table.mode if table.mode_source == "file" else f"{table.mode} (override, file: {table.config.mode})"
+
+
+def _dependencies(config) -> str:
+    parts = [*config.dependencies.hard, *(f"{name} (soft)" for name in config.dependencies.soft)]
+    return ", ".join(parts) or "-"
+
+
+def _default_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER (some containers)
+        return os.environ.get("USER") or f"uid {os.getuid()}"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def refresh() -> None:
+    """The daily BigQuery -> Postgres refresh of the tables in the refresh registry."""
+
+
+@refresh.group(context_settings={"help_option_names": ["-h", "--help"]})
+def config() -> None:
+    """The refresh registry (amc_pipelines/refresh/tables/ plus AMC_REFRESH_TABLES_DIR) and the
+    operators' mode overrides stored in Postgres."""
+
+
+@config.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the effective configs as JSON.")
+def list_tables(as_json: bool) -> None:
+    """Every table, dependency order, with its effective mode (file or override), source, target,
+    dependencies and schedule (UTC)."""
+    from amc_pipelines.refresh.overrides import effective_tables
+    from amc_pipelines.refresh.registry import dependency_order
+
+    registry = _registry()
+    effective = effective_tables(_engine(), registry)
+    ordered = [effective[config.name] for config in dependency_order(registry)]
+    if as_json:
+        click.echo(json.dumps([table.summary() for table in ordered], indent=2))
+        return
+    rows = [[t.name, _mode(t), "yes" if t.enabled else "no", _source(t.config), t.config.qualified_target,
+             _dependencies(t.config), t.config.schedule, str(t.config.priority)] for t in ordered]
+    click.echo(_table(rows, ["table", "mode", "enabled", "source", "target", "depends on", "schedule", "priority"]))
+
+
+@config.command("show")
+@click.argument("table_name", metavar="TABLE")
+@click.option("--json", "as_json", is_flag=True, help="Print the effective config as JSON.")
+def show_table(table_name: str, as_json: bool) -> None:
+    """One table's effective config."""
+    from amc_pipelines.params.durations import format_iso_duration
+    from amc_pipelines.refresh.overrides import effective_table
+
+    registry = _registry()
+    with _refresh_errors():
+        table = effective_table(_engine(), registry, table_name)
+    if as_json:
+        click.echo(json.dumps(table.summary(), indent=2))
+        return
+    config = table.config
+    watermark = (f"{config.watermark.column}, overlap {format_iso_duration(config.watermark.overlap)}" if config.watermark
+                 else "none (the whole source every run)")
+    override = f"by {table.updated_by} at {table.updated_at.isoformat(timespec='seconds')}" if table.updated_at else "none"
+    fields = [
+        ("table", config.name),
+        ("file", config.source_path),
+        ("mode", _mode(table)),
+        ("enabled", "yes" if table.enabled else "no"),
+        ("refreshes", "yes" if table.refreshes else "no"),
+        ("override", override),
+        ("source", config.source.table or "query (below)"),
+        ("target", config.qualified_target),
+        ("key columns", ", ".join(config.key_columns)),
+        ("watermark", watermark),
+        ("partition column", config.partition_column or "-"),
+        ("depends on", _dependencies(config)),
+        ("schedule (UTC)", config.schedule),
+        ("priority", config.priority),
+        ("page size", config.page_size),
+        ("source deletes", config.on_source_delete),
+        ("schema drift", config.on_schema_drift),
+        ("cutover after", f"{config.validation.passes_for_cutover} passed validations"),
+    ]
+    click.echo("\n".join(f"{label + ':':<18}{value}" for label, value in fields))
+    click.echo(f"\n{config.description}")
+    if config.source.query:
+        click.echo("\nQuery:\n" + config.source.query.rstrip())
+
+
+@config.command("set")
+@click.argument("table_name", metavar="TABLE")
+@click.option("--mode", type=str, default=None, metavar="|".join(MODES), help="The table's mode (overrides its file).")
+@click.option("--enable/--disable", "enabled", default=None, help="Enable or pause the table (its mode is kept).")
+@click.option("--by", default=None, metavar="WHO", help="Who makes the change, for the audit [default: the OS user].")
+def set_table(table_name: str, mode: str | None, enabled: bool | None, by: str | None) -> None:
+    """Override TABLE's mode and/or enable it; every changed field is audited (see `history`)."""
+    from amc_pipelines.refresh import overrides
+
+    registry = _registry()
+    by = by if by is not None else _default_user()
+    with _refresh_errors():
+        # Checked before the database is touched: a typo never starts a server or a migration.
+        overrides.check_change(registry, table_name, by=by, mode=mode, enabled=enabled)
+        changes = overrides.set_table(_engine(), registry, table_name, by=by, mode=mode, enabled=enabled)
+    if not changes:
+        click.echo(f"{table_name}: unchanged")
+    for change in changes:
+        click.echo(f"{table_name}: {change.field} {change.old_value} -> {change.new_value}")
+
+
+@config.command("history")
+@click.option("--table", "table_name", default=None, metavar="TABLE", help="Only this table's changes.")
+@click.option("--json", "as_json", is_flag=True, help="Print the audit rows as JSON.")
+def history(table_name: str | None, as_json: bool) -> None:
+    """The audit of configuration changes: who, when, table, field, old and new value (oldest first)."""
+    from amc_pipelines.refresh.overrides import config_history
+
+    changes = config_history(_engine(), table_name)
+    if as_json:
+        click.echo(json.dumps([change.summary() for change in changes], indent=2))
+        return
+    if not changes:
+        click.echo("no configuration changes" + (f" for {table_name}" if table_name else ""))
+        return
+    rows = [[c.changed_at.isoformat(timespec="seconds"), c.changed_by, c.table, c.field, c.old_value or "-",
+             c.new_value or "-"] for c in changes]
+    click.echo(_table(rows, ["when", "who", "table", "field", "old", "new"]))
+
+
+@config.command("validate")
+@click.argument("path", required=False, type=click.Path(exists=True, path_type=Path))
+def validate(path: Path | None) -> None:
+    """Check the registry: PATH (a YAML file or a directory of them, checked with the built-in
+    tables) or by default the configured registry. Exit code 1 lists every problem."""
+    from amc_pipelines.refresh.registry import RefreshConfigError, load_registry, load_table
+
+    try:
+        if path is None:
+            registry = load_registry(load_settings().refresh_tables_dir)
+        elif path.is_dir():
+            registry = load_registry(path)
+        else:
+            table = load_table(path)
+            registry = {table.name: table}
+    except RefreshConfigError as error:
+        click.echo(str(_problems(error).message), err=True)
+        raise SystemExit(1) from None
+    click.echo(f"OK: {len(registry)} table{'s' if len(registry) != 1 else ''} valid ({', '.join(registry)})")
+
+
+@config.command("discover")
+@click.option("--json", "as_json", is_flag=True, help="Print the tables as JSON.")
+def discover(as_json: bool) -> None:
+    """Tables in the BigQuery dataset (AMC_BIGQUERY_DATASET) that no registry file reads. They are
+    listed here and never refreshed: add a YAML file to configure one."""
+    from google.api_core.exceptions import GoogleAPICallError
+
+    from amc_pipelines.refresh.bigquery import bigquery_client
+    from amc_pipelines.refresh.discovery import unconfigured_tables
+
+    settings = load_settings()
+    registry = _registry()
+    client = bigquery_client(settings)
+    try:
+        found = unconfigured_tables(client, settings.bigquery_dataset, registry)
+    except GoogleAPICallError as error:
+        raise click.ClickException(f"BigQuery did not list the tables of {settings.bigquery_project}."
+                                   f"{settings.bigquery_dataset}: {error.message}") from None
+    finally:
+        client.close()
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    if not found:
+        click.echo(f"every table of {settings.bigquery_project}.{settings.bigquery_dataset} has a registry file")
+        return
+    click.echo(_table([[t["table"], t["type"] or "-", t["created"] or "-"] for t in found], ["table", "type", "created"]))
+    click.echo(f"{len(found)} table{'s' if len(found) != 1 else ''} without a registry file: not refreshed; "
+               "configure one with a YAML file in amc_pipelines/refresh/tables/ or AMC_REFRESH_TABLES_DIR")
