@@ -18,10 +18,11 @@ from amc_pipelines.refresh.models import MODES
 
 
 def _problems(error) -> CommandError:
-    count = len(error.problems)
-    if count == 1 and not error.problems[0].split(": ")[0].endswith((".yaml", ".yml")):
+    """One problem as it is (it names its file and field, or the unknown table or mode); several
+    under a count, one a line."""
+    if len(error.problems) == 1:
         return CommandError(error.problems[0])
-    return CommandError(f"{count} problem{'s' if count != 1 else ''} in the refresh registry:\n"
+    return CommandError(f"{len(error.problems)} problems in the refresh registry:\n"
                         + "\n".join(f"  {problem}" for problem in error.problems))
 
 

@@ -89,6 +89,7 @@ def test_set_list_show_and_history(refresh_env: str) -> None:
 def test_set_refuses_unknown_tables_and_modes_before_touching_the_database(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, args: list[str], message: str) -> None:
     # An unreachable database: the refusal must come first.
+    monkeypatch.delenv("AMC_REFRESH_TABLES_DIR", raising=False)
     monkeypatch.setenv("AMC_DATABASE_URL", "postgresql://nobody@127.0.0.1:9/none")
     monkeypatch.setenv("AMC_HOME", str(tmp_path))
     result = amc("refresh", "config", "set", *args)
