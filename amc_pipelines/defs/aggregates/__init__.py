@@ -147,12 +147,18 @@ def amc_marts_reference(context: dg.AssetExecutionContext, dbt: DbtCliResource, 
     yield from _run_dbt(context, dbt, database, ["build"])
 
 
+# dbt replaces the staging views on several threads; Postgres can then end one replacement as a
+# deadlock (on pg_rewrite, seen in `make demo`). The build is idempotent, so build again: otherwise
+# the week stays stale until its next load, since the automation handled it when it requested it.
+MARTS_RETRY = dg.RetryPolicy(max_retries=2, delay=5)
+
+
 # Single run: a backfill or an automation request of many weeks is one dbt build (one run per
 # contiguous range of weeks), not one run and one dbt start-up per week. No pool, no instance tag:
 # a marts run does not take an AMC run slot.
 @dbt_assets(manifest=project.manifest_path, project=project, exclude=SEEDS, name="amc_marts",
             partitions_def=WEEKS, backfill_policy=dg.BackfillPolicy.single_run(),
-            dagster_dbt_translator=MartsTranslator())
+            dagster_dbt_translator=MartsTranslator(), retry_policy=MARTS_RETRY)
 def amc_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, database: DatabaseResource):
     from datetime import date
 
