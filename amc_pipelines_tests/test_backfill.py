@@ -152,9 +152,11 @@ def test_backfills_launched_paused_resumed_and_cancelled_through_the_webserver(d
     # A one-week backfill, paused at once: its run starts later and refuses to submit to AMC.
     one_week = _started_id(_amc("start", REPORT, "--instances", instance_ids[0], "--weeks", "1"))
     assert _amc("pause", one_week).exit_code == 0
-    # Meanwhile the whole backfill: 3 weeks x 2 instances.
-    whole = _started_id(_amc("start", REPORT, "--weeks", "3"))
     wait_for(one_week, "paused", 1)
+    # Then the whole backfill: 3 weeks x 2 instances, the paused week among them. Launched after the
+    # refusal: had its run for that week reached AMC first, the paused run would rightly reattach to
+    # that execution instead of refusing (seen under load).
+    whole = _started_id(_amc("start", REPORT, "--weeks", "3"))
     assert "PAUSED since" in _amc("status", one_week).output
 
     resumed = _amc("resume", one_week)
