@@ -63,6 +63,43 @@ FAULT_KEYS: dict[str, str] = {
 }
 
 
+def parse_fault_rates(cls, text: str | None, keys: dict[str, str], *, option: str, example: str):
+    """``cls`` (a dataclass of rates with ``REQUEST_KINDS``) from "KIND=RATE,..." as the sandbox's
+    fault options take it; ``keys`` maps each KIND to its field. The one parser of both stand-ins."""
+    if text is None or text.strip() == "":
+        return cls()
+    values: dict[str, float] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        key, sep, rate_text = item.partition("=")
+        key = key.strip().lower()
+        if not sep or key not in keys:
+            raise ConfigError(f"{option} item {item!r} is not valid: use KIND=RATE with KIND one of "
+                              f"{', '.join(keys)} (e.g. {example}).")
+        try:
+            rate = float(rate_text)
+        except ValueError:
+            raise ConfigError(f"{option} {key}={rate_text!r}: the rate must be a number between 0 and 1.") from None
+        if not 0.0 <= rate <= 1.0:
+            raise ConfigError(f"{option} {key}={rate:g}: the rate must be between 0 and 1.")
+        values[keys[key]] = rate
+    rates = cls(**values)
+    request_total = sum(getattr(rates, kind) for kind in cls.REQUEST_KINDS)
+    if request_total > 1.0 + 1e-9:
+        names = {attr: key for key, attr in keys.items()}
+        kinds = [names[kind] for kind in cls.REQUEST_KINDS]
+        raise ConfigError(f"{option}: {', '.join(kinds[:-1])} and {kinds[-1]} add up to {request_total:g}; "
+                          f"keep their sum <= 1.")
+    return rates
+
+
+def format_fault_rates(rates, keys: dict[str, str]) -> str:
+    """The "KIND=RATE,..." text of the rates that are not zero (what :func:`parse_fault_rates` reads)."""
+    names = {attr: key for key, attr in keys.items()}
+    return ",".join(f"{names[f.name]}={getattr(rates, f.name):g}" for f in fields(rates) if getattr(rates, f.name))
+
+
 @dataclass(frozen=True)
 class FaultRates:
     """Probability of each injected fault.
@@ -85,38 +122,10 @@ class FaultRates:
 
     @classmethod
     def parse(cls, text: str | None) -> FaultRates:
-        if text is None or text.strip() == "":
-            return cls()
-        values: dict[str, float] = {}
-        for item in text.split(","):
-            item = item.strip()
-            if not item:
-                continue
-            key, sep, rate_text = item.partition("=")
-            key = key.strip().lower()
-            if not sep or key not in FAULT_KEYS:
-                raise ConfigError(
-                    f"--faults item {item!r} is not valid: use KIND=RATE with KIND one of "
-                    f"{', '.join(FAULT_KEYS)} (e.g. 5xx=0.2,429=0.05)."
-                )
-            try:
-                rate = float(rate_text)
-            except ValueError:
-                raise ConfigError(f"--faults {key}={rate_text!r}: the rate must be a number between 0 and 1.") from None
-            if not 0.0 <= rate <= 1.0:
-                raise ConfigError(f"--faults {key}={rate:g}: the rate must be between 0 and 1.")
-            values[FAULT_KEYS[key]] = rate
-        rates = cls(**values)
-        request_total = sum(getattr(rates, k) for k in cls.REQUEST_KINDS)
-        if request_total > 1.0 + 1e-9:
-            raise ConfigError(
-                f"--faults: 5xx, 429, timeout, slow and drop add up to {request_total:g}; keep their sum <= 1."
-            )
-        return rates
+        return parse_fault_rates(cls, text, FAULT_KEYS, option="--faults", example="5xx=0.2,429=0.05")
 
     def __str__(self) -> str:
-        names = {attr: key for key, attr in FAULT_KEYS.items()}
-        return ",".join(f"{names[f.name]}={getattr(self, f.name):g}" for f in fields(self) if getattr(self, f.name))
+        return format_fault_rates(self, FAULT_KEYS)
 
     @property
     def any(self) -> bool:

@@ -9,10 +9,10 @@ ends with ``jobBackendError``) and ``expire`` (a job's results expire as a page 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 
-from amc_pipelines.sandbox.api.config import ConfigError
+from amc_pipelines.sandbox.api.config import ConfigError, format_fault_rates, parse_fault_rates
 
 # --bigquery-faults key -> BigQueryFaultRates attribute.
 BIGQUERY_FAULT_KEYS: dict[str, str] = {
@@ -48,37 +48,11 @@ class BigQueryFaultRates:
 
     @classmethod
     def parse(cls, text: str | None) -> BigQueryFaultRates:
-        if text is None or text.strip() == "":
-            return cls()
-        values: dict[str, float] = {}
-        for item in (part.strip() for part in text.split(",")):
-            if not item:
-                continue
-            key, sep, rate_text = item.partition("=")
-            key = key.strip().lower()
-            if not sep or key not in BIGQUERY_FAULT_KEYS:
-                raise ConfigError(
-                    f"--bigquery-faults item {item!r} is not valid: use KIND=RATE with KIND one of "
-                    f"{', '.join(BIGQUERY_FAULT_KEYS)} (e.g. 5xx=0.1,429=0.1,expire=0.05)."
-                )
-            try:
-                rate = float(rate_text)
-            except ValueError:
-                raise ConfigError(f"--bigquery-faults {key}={rate_text!r}: the rate must be a number between 0 and 1.") from None
-            if not 0.0 <= rate <= 1.0:
-                raise ConfigError(f"--bigquery-faults {key}={rate:g}: the rate must be between 0 and 1.")
-            values[BIGQUERY_FAULT_KEYS[key]] = rate
-        rates = cls(**values)
-        request_total = sum(getattr(rates, kind) for kind in cls.REQUEST_KINDS)
-        if request_total > 1.0 + 1e-9:
-            raise ConfigError(
-                f"--bigquery-faults: 5xx, 429, quota, slow and drop add up to {request_total:g}; keep their sum <= 1."
-            )
-        return rates
+        return parse_fault_rates(cls, text, BIGQUERY_FAULT_KEYS, option="--bigquery-faults",
+                                 example="5xx=0.1,429=0.1,expire=0.05")
 
     def __str__(self) -> str:
-        names = {attr: key for key, attr in BIGQUERY_FAULT_KEYS.items()}
-        return ",".join(f"{names[f.name]}={getattr(self, f.name):g}" for f in fields(self) if getattr(self, f.name))
+        return format_fault_rates(self, BIGQUERY_FAULT_KEYS)
 
 
 @dataclass(frozen=True)
