@@ -1,16 +1,10 @@
--- campaign_performance rows of the template's own definition (named like the template) with its
--- CURRENT parameters hash, weekly windows only: rows of ad hoc runs (other parameters), rows loaded
+-- campaign_performance rows of the template's own definition with its CURRENT parameters hash, weekly
+-- windows only (current_weekly_rows): rows of ad hoc runs (other parameters), rows loaded
 -- with older default parameters and ad hoc windows (window_end other than week_start + 7 days) are left out.
 -- Money is already in the instance's currency (converted once, in the report's AMC SQL).
 -- One row per campaign and traffic date (event_date, advertiser time zone). Rows loaded before the
 -- report had event_date hold NULL there: they count in their week, never in a month.
 -- privacy_withheld: AMC withheld the row's measures (NULL, counted as 0 here, and flagged).
-with definition as (
-    select name, parameters_hash
-    from {{ source('amc_control', 'report_definitions') }}
-    where name = 'campaign_performance' and template = 'campaign_performance'
-)
-
 select
     r.instance_id,
     r.week_start,
@@ -27,7 +21,4 @@ select
     coalesce(r.ntb_purchases, 0) as ntb_purchases,
     coalesce(r.ntb_sales, 0)::numeric as ntb_sales,
     coalesce(r.privacy_filtered, false) as privacy_withheld
-from {{ source('amc_results', 'campaign_performance') }} as r
-join definition as d
-    on r.definition = d.name and r.parameters_hash = d.parameters_hash
-where r.window_end = r.week_start + interval '7 days'
+from {{ current_weekly_rows('campaign_performance') }}

@@ -1,7 +1,7 @@
 {#-
   Reconciliation, per instance and week being built (var('weeks'); every week when empty): the
-  model's totals of these measures equal the raw result table's, read straight from the source (the
-  template's own definition with its current parameters hash, weekly windows), not through staging.
+  model's totals of these measures equal the raw result table's, read straight from the source with
+  current_weekly_rows (the rows the staging models keep), not through staging.
   Integers exactly; money to 1e-9 relative. A week that is only on one side fails too. Returns the
   disagreeing (instance, week) rows with both totals, so the check's failure names them.
 -#}
@@ -14,11 +14,7 @@ with report_totals as (
         {%- for m in measures %}
         coalesce(sum(r.{{ m }}), 0)::numeric as {{ m }}{{ "," if not loop.last }}
         {%- endfor %}
-    from {{ source('amc_results', report) }} as r
-    join {{ source('amc_control', 'report_definitions') }} as d
-        on d.name = '{{ report }}' and d.template = '{{ report }}'
-       and r.definition = d.name and r.parameters_hash = d.parameters_hash
-    where r.window_end = r.week_start + interval '7 days'
+    from {{ current_weekly_rows(report) }}
       and {{ partition_weeks_filter('r.week_start') }}
     group by r.instance_id, r.week_start
 ),
