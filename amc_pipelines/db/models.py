@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Identity,
     Index,
@@ -270,3 +271,109 @@ class RefreshConfigChange(RefreshBase):
 
 refresh_table_settings = RefreshTableSetting.__table__
 refresh_config_changes = RefreshConfigChange.__table__
+
+
+# ---- BigQuery refresh: audit, checkpoints, loaded state, validations (migration 0008_refresh_runs) ----
+
+REFRESH_RUN_MODES = ("dry_run", "shadow", "live")
+REFRESH_RUN_STATUSES = ("running", "success", "warning", "failed", "skipped")
+REFRESH_TARGET_SCHEMAS = ("sqp", "sqp_shadow")
+REFRESH_CHECKPOINT_STATES = ("reading", "read")
+SHADOW_SCHEMA = "sqp_shadow"
+STAGING_SCHEMA = "refresh_staging"
+
+
+class RefreshRun(RefreshBase):
+    """The audit row of one table's refresh in one cycle (``amc refresh history``)."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        CheckConstraint(_in("mode", REFRESH_RUN_MODES), name="mode"),
+        CheckConstraint(_in("status", REFRESH_RUN_STATUSES), name="status"),
+        Index("ix_runs_table_name_started_at", "table_name", "started_at"),
+        Index("ix_runs_cycle_id", "cycle_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    cycle_id: Mapped[str] = mapped_column(Text, nullable=False, comment="one refresh invocation over one or more tables")
+    table_name: Mapped[str] = mapped_column(Text, nullable=False)
+    mode: Mapped[str] = mapped_column(Text, nullable=False)
+    target: Mapped[str | None] = mapped_column(Text, nullable=True, comment="schema.table written; NULL for a dry run")
+    status: Mapped[str] = mapped_column(Text, nullable=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    rows_read: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    rows_inserted: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    rows_updated: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    rows_deleted: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    bytes_processed: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    job_id: Mapped[str | None] = mapped_column(Text, nullable=True, comment="BigQuery job id")
+    pages_read: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    duration_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    peak_memory_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    details: Mapped[dict] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+    triggered_by: Mapped[str | None] = mapped_column(Text, nullable=True, comment="cli, or the Dagster run id")
+
+
+class RefreshCheckpoint(RefreshBase):
+    """A copy in flight: the BigQuery job, the next page to read, the pages staged so far."""
+
+    __tablename__ = "checkpoints"
+    __table_args__ = (
+        CheckConstraint(_in("target_schema", REFRESH_TARGET_SCHEMAS), name="target_schema"),
+        CheckConstraint(_in("state", REFRESH_CHECKPOINT_STATES), name="state"),
+    )
+
+    table_name: Mapped[str] = mapped_column(Text, primary_key=True)
+    target_schema: Mapped[str] = mapped_column(Text, primary_key=True)
+    run_id: Mapped[int] = mapped_column(BigInteger, nullable=False, comment="the refresh.runs row that started the copy")
+    job_id: Mapped[str] = mapped_column(Text, nullable=False)
+    job_location: Mapped[str | None] = mapped_column(Text, nullable=True)
+    page_token: Mapped[str | None] = mapped_column(Text, nullable=True, comment="of the next page to read; NULL: the first")
+    pages_loaded: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    rows_staged: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    staging_table: Mapped[str] = mapped_column(Text, nullable=False, comment="in schema refresh_staging")
+    state: Mapped[str] = mapped_column(Text, nullable=False, comment="reading: pages left; read: all staged, upsert left")
+    since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True,
+                                                   comment="lower bound of the watermark read")
+    details: Mapped[dict] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class RefreshTableState(RefreshBase):
+    """What a target (live or shadow) last loaded: the watermark and the source's schema."""
+
+    __tablename__ = "table_state"
+    __table_args__ = (CheckConstraint(_in("target_schema", REFRESH_TARGET_SCHEMAS), name="target_schema"),)
+
+    table_name: Mapped[str] = mapped_column(Text, primary_key=True)
+    target_schema: Mapped[str] = mapped_column(Text, primary_key=True)
+    watermark: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True,
+                                                       comment="highest watermark loaded")
+    source_schema: Mapped[list | None] = mapped_column(JSONB, nullable=True, comment="BigQuery fields at the last load")
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class RefreshValidation(RefreshBase):
+    """One comparison of a shadow table with its live table (cutover needs the last N passed)."""
+
+    __tablename__ = "validations"
+    __table_args__ = (Index("ix_validations_table_name_validated_at", "table_name", "validated_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    table_name: Mapped[str] = mapped_column(Text, nullable=False)
+    run_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, comment="the shadow refresh.runs row validated")
+    validated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    passed: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    checks: Mapped[list] = mapped_column(JSONB, nullable=False, server_default=text("'[]'::jsonb"),
+                                         comment="one object per check: name, passed, details")
+    summary: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+refresh_runs = RefreshRun.__table__
+refresh_checkpoints = RefreshCheckpoint.__table__
+refresh_table_state = RefreshTableState.__table__
+refresh_validations = RefreshValidation.__table__
