@@ -1,5 +1,5 @@
-"""``amc refresh``: the daily BigQuery -> Postgres refresh (issue 11). So far ``amc refresh config``:
-the table registry (YAML files) and the operators' overrides stored in Postgres."""
+"""``amc refresh``: the daily BigQuery -> Postgres refresh (issue 11): ``status``, ``history`` (the
+audit), and ``config``: the table registry (YAML files) and the operators' overrides stored in Postgres."""
 
 from __future__ import annotations
 
@@ -242,3 +242,76 @@ def discover(as_json: bool) -> None:
     click.echo(_table([[t["table"], t["type"] or "-", t["created"] or "-"] for t in found], ["table", "type", "created"]))
     click.echo(f"{len(found)} table{'s' if len(found) != 1 else ''} without a registry file: not refreshed; "
                "configure one with a YAML file in amc_pipelines/refresh/tables/ or AMC_REFRESH_TABLES_DIR")
+
+
+# ---- the refresh itself: status, history ------------------------
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _when(moment) -> str:
+    return "-" if moment is None else moment.isoformat(timespec="seconds")
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
+
+
+@refresh.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(as_json: bool) -> None:
+    """Health (healthy, degraded, failing: see docs/architecture.md), the last and next cycle, and
+    per table its mode, last run, next run (UTC), failures in the last 24 h, average duration and rows."""
+    from amc_pipelines.refresh.status import refresh_status
+
+    registry = _registry()
+    state = refresh_status(_engine(), registry)
+    if as_json:
+        click.echo(json.dumps(state.summary(), indent=2))
+        return
+    click.echo(f"refresh: {state.health} (at {_when(state.now)})")
+    cycle = state.last_cycle
+    if cycle is None:
+        click.echo("last cycle: none")
+    else:
+        counts = ", ".join(f"{count} {name}" for name, count in sorted(cycle.statuses.items()))
+        end = f"finished {_when(cycle.finished_at)}" if cycle.finished_at else "still running"
+        click.echo(f"last cycle: {cycle.cycle_id} by {cycle.triggered_by or '-'}, started {_when(cycle.started_at)}, "
+                   f"{end}: {counts}")
+    click.echo(f"next cycle: {_when(state.next_cycle)}\n")
+    rows = []
+    for t in state.tables:
+        last = t.last_run
+        rows.append([t.table, t.mode if t.refreshes else f"{t.mode} (not refreshing)", t.health or "-",
+                     last.status if last else "-", _when(last.started_at) if last else "-", _when(t.next_run),
+                     str(t.failures_24h), _seconds(t.average_duration_seconds), _count(t.rows)])
+    click.echo(_table(rows, ["table", "mode", "health", "last run", "started", "next run", "failed 24h",
+                             "avg duration", "rows"]))
+    reasons = [f"  {t.table}: {reason}" for t in state.tables for reason in t.reasons]
+    if reasons:
+        click.echo("\n" + "\n".join(reasons))
+
+
+@refresh.command("history")
+@click.option("--table", "table_name", default=None, metavar="TABLE", help="Only this table's runs.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1), help="At most this many runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the audit rows as JSON.")
+def run_history(table_name: str | None, limit: int, as_json: bool) -> None:
+    """The audit of refresh runs, newest first: one row per table and cycle."""
+    from amc_pipelines.refresh.status import run_history as history_rows
+
+    registry = _registry()
+    with _refresh_errors():
+        records = history_rows(_engine(), registry, table=table_name, limit=limit)
+    if as_json:
+        click.echo(json.dumps([record.summary() for record in records], indent=2))
+        return
+    if not records:
+        click.echo("no refresh runs" + (f" for {table_name}" if table_name else ""))
+        return
+    rows = [[_when(r.started_at), r.table, r.mode, r.status, _count(r.rows_read), _count(r.rows_inserted),
+             _count(r.rows_updated), _count(r.rows_deleted), _seconds(r.duration_seconds), r.cycle_id,
+             (r.error or "")[:80]] for r in records]
+    click.echo(_table(rows, ["started", "table", "mode", "status", "read", "inserted", "updated", "deleted",
+                             "duration", "cycle", "error"]))
