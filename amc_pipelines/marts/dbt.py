@@ -15,6 +15,9 @@ from pathlib import Path
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
+# dbt's selection of the SQP summaries over the BigQuery refresh's tables (models/sqp/ and their tests):
+# their own Dagster assets, outside the week-partitioned marts.
+SQP_SUMMARIES_SELECTION = "path:models/sqp"
 # Files of the project that change the manifest (target/, logs/ and dbt_packages/ are dbt's output).
 _SOURCE_SUFFIXES = (".sql", ".yml", ".yaml", ".csv", ".md")
 _OUTPUT_DIRS = ("target", "logs", "dbt_packages")

@@ -27,6 +27,7 @@ from amc_pipelines.defs.resources import DatabaseResource
 from amc_pipelines.marts import (
     DBT_PROJECT_DIR,
     MART_INPUTS,
+    SQP_SUMMARIES_SELECTION,
     check_mart_inputs,
     dbt_executable,
     ensure_manifest,
@@ -35,6 +36,9 @@ from amc_pipelines.partitions import WEEK_DIMENSION
 
 GROUP = "aggregates"
 SEEDS = "resource_type:seed"
+# The marts: every model but the SQP summaries, which are unpartitioned, follow the BigQuery refresh's
+# tables and are wired in defs/bigquery_refresh.
+MARTS_EXCLUDE = f"{SEEDS} {SQP_SUMMARIES_SELECTION}"
 
 check_mart_inputs(catalog)  # a catalog the marts cannot read fails the code location, naming report and column
 project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -156,7 +160,7 @@ MARTS_RETRY = dg.RetryPolicy(max_retries=2, delay=5)
 # Single run: a backfill or an automation request of many weeks is one dbt build (one run per
 # contiguous range of weeks), not one run and one dbt start-up per week. No pool, no instance tag:
 # a marts run does not take an AMC run slot.
-@dbt_assets(manifest=project.manifest_path, project=project, exclude=SEEDS, name="amc_marts",
+@dbt_assets(manifest=project.manifest_path, project=project, exclude=MARTS_EXCLUDE, name="amc_marts",
             partitions_def=WEEKS, backfill_policy=dg.BackfillPolicy.single_run(),
             dagster_dbt_translator=MartsTranslator(), retry_policy=MARTS_RETRY)
 def amc_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, database: DatabaseResource):
