@@ -1,8 +1,14 @@
-"""Run-failure notifications: a JSON POST to a webhook, HMAC-signed, retried (no Dagster here).
+"""Webhook notifications: a JSON POST to a webhook, HMAC-signed, retried (no Dagster here).
+
+Two kinds of payload share this one delivery: :class:`RunFailure` (a failed Dagster run, event
+``run_failure``) and the BigQuery refresh's events (``amc_pipelines.refresh.events.RefreshEvent``:
+``refresh.succeeded``, ``refresh.failed``, ``refresh.validation_failed``, ``refresh.cut_over``,
+``refresh.rolled_back``). Anything with ``to_json()`` and ``subject`` (:class:`WebhookPayload`) can
+be posted; every payload has ``version`` and ``event`` keys so one receiver can tell them apart.
 
 Request
-    ``POST <AMC_WEBHOOK_URL>`` with ``Content-Type: application/json`` and the body of
-    :meth:`RunFailure.to_json` (keys sorted, compact separators), plus these headers:
+    ``POST <AMC_WEBHOOK_URL>`` with ``Content-Type: application/json`` and the body of the payload's
+    ``to_json()`` (keys sorted, compact separators: :func:`canonical_json`), plus these headers:
 
     ``X-AMC-Delivery``   a UUID, the same on every attempt of one notification (deduplicate on it)
     ``X-AMC-Timestamp``  Unix seconds when this attempt was signed
@@ -32,7 +38,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -61,6 +67,20 @@ class WebhookDeliveryError(RuntimeError):
         super().__init__(message)
         self.status_code = status_code
         self.attempts = attempts
+
+
+class WebhookPayload(Protocol):
+    """What :meth:`WebhookNotifier.notify` posts: the body, and a few words for logs and errors."""
+
+    @property
+    def subject(self) -> str: ...  # e.g. "run 1234": never a secret, it is logged
+
+    def to_json(self) -> bytes: ...
+
+
+def canonical_json(payload: Mapping[str, Any]) -> bytes:
+    """The body every payload is sent as: UTF-8 JSON, keys sorted, compact separators."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -95,8 +115,12 @@ class RunFailure:
             "dagster_url": self.dagster_url,
         }
 
+    @property
+    def subject(self) -> str:
+        return f"run {self.run_id}"
+
     def to_json(self) -> bytes:
-        return json.dumps(self.to_payload(), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return canonical_json(self.to_payload())
 
 
 def _isoformat(moment: datetime | None) -> str | None:
@@ -152,7 +176,7 @@ class WebhookDelivery:
 
 @dataclass(frozen=True)
 class WebhookNotifier:
-    """Posts :class:`RunFailure` payloads to one URL. ``secret`` set: every request is signed."""
+    """Posts payloads (:class:`WebhookPayload`) to one URL. ``secret`` set: every request is signed."""
 
     url: str = field(repr=False)
     secret: str | None = field(default=None, repr=False)
@@ -176,9 +200,9 @@ class WebhookNotifier:
             headers[SIGNATURE_HEADER] = sign(self.secret, timestamp, body)
         return headers
 
-    def notify(self, failure: RunFailure) -> WebhookDelivery:
-        """Send ``failure``; returns once the receiver answered 2xx, else raises WebhookDeliveryError."""
-        body = failure.to_json()
+    def notify(self, payload: WebhookPayload) -> WebhookDelivery:
+        """Send ``payload``; returns once the receiver answered 2xx, else raises WebhookDeliveryError."""
+        body = payload.to_json()
         delivery_id = str(uuid.uuid4())
         deadline = time.monotonic() + self.retry.max_elapsed_seconds
         with httpx.Client(timeout=self.timeout_seconds, follow_redirects=False, transport=self.transport) as client:
@@ -193,19 +217,19 @@ class WebhookNotifier:
                 else:
                     status_code = response.status_code
                     if response.is_success:
-                        log.info("webhook %s accepted run %s failure (HTTP %d, attempt %d)", self.endpoint, failure.run_id, status_code, attempt)
+                        log.info("webhook %s accepted the notification of %s (HTTP %d, attempt %d)", self.endpoint, payload.subject, status_code, attempt)
                         return WebhookDelivery(delivery_id, status_code, attempt)
                     problem = f"HTTP {status_code}"
                     if status_code < 500 and status_code not in _RETRIED_STATUSES:
                         raise WebhookDeliveryError(
-                            f"webhook {self.endpoint} refused the notification of run {failure.run_id}: "
+                            f"webhook {self.endpoint} refused the notification of {payload.subject}: "
                             f"{problem}{_excerpt(response)}; not retried (fix the receiver or AMC_WEBHOOK_URL)",
                             status_code=status_code, attempts=attempt,
                         )
                 delay = self.retry.backoff(attempt)
                 if attempt == self.retry.max_attempts or time.monotonic() + delay > deadline:
                     raise WebhookDeliveryError(
-                        f"webhook {self.endpoint} did not accept the notification of run {failure.run_id} "
+                        f"webhook {self.endpoint} did not accept the notification of {payload.subject} "
                         f"after {attempt} attempt(s): {problem}",
                         status_code=status_code, attempts=attempt,
                     )
