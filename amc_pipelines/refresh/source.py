@@ -209,7 +209,9 @@ def pages(client: bigquery.Client, job: Job, *, page_size: int, page_token: str 
                   if field.type in _CONVERTERS]
     try:
         for page in iterator.pages:
-            rows = [[cell["v"] for cell in row["f"]] for row in (page.raw_page or {}).get("rows", ())]
+            raw = (page.raw_page or {}).get("rows") or []
+            rows = [[cell["v"] for cell in row["f"]] for row in raw]
+            raw.clear()  # the page's JSON holds a dict per cell: free it before the COPY, not after
             for index, convert in converters:
                 for row in rows:
                     if row[index] is not None:

@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import select, text
 
 from amc_pipelines.db.models import refresh_checkpoints, refresh_runs, refresh_table_state
+from amc_pipelines.refresh import copy as copy_module
 from amc_pipelines.refresh.copy import TableOutcome, copy_table, record_skipped, target_schema_for
 from amc_pipelines.refresh.models import Source
 from amc_pipelines_tests.fixtures.bigquery import BIGQUERY_NOW, PROJECT
@@ -351,6 +352,22 @@ def test_record_skipped_writes_a_finished_audit_row(db_engine) -> None:
         "table": table.name, "status": "skipped", "rows_read": 0, "rows_inserted": 0, "rows_updated": 0,
         "rows_deleted": 0, "mode": "live", "target": None, "bytes_processed": None, "job_id": None,
         "run_id": outcome.run_id, "error": "hard dependency x failed"}
+
+
+def test_a_table_is_copied_by_one_process_at_a_time(db_engine, bigquery_sandbox, copy, monkeypatch) -> None:
+    monkeypatch.setattr(copy_module, "LOCK_TIMEOUT", "200ms")
+    table = effective(SQP, _name("locked"), page_size=PAGE_SIZE)
+    with db_engine.connect() as holder:  # another process copying the same table into sqp
+        holder.execute(text("SELECT pg_advisory_lock(hashtextextended(:name, 0))"),
+                       {"name": f"refresh:{table.name}:sqp"})
+        refused = copy(bigquery_sandbox, table)
+        shadow = copy(bigquery_sandbox, table, "shadow")  # another target: not blocked
+        holder.execute(text("SELECT pg_advisory_unlock(hashtextextended(:name, 0))"),
+                       {"name": f"refresh:{table.name}:sqp"})
+    assert refused.status == "failed" and f"another process is copying {table.name} into sqp" in refused.error
+    assert audit(db_engine, refused.run_id).status == "failed" and refused.job_id is None
+    assert shadow.status == "success", shadow.error
+    assert copy(bigquery_sandbox, table).status == "success"
 
 
 # ---- faults -----------------------------------------------------------------------------------------
