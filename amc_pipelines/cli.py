@@ -33,7 +33,7 @@ _HELP: dict[str, str] = {
     "run": "Run one report for an instance and window now, through the execution ledger.",
     "executions": "The execution ledger: list executions, show one with its status history.",
     "dbt": "dbt on dbt_project/ (the marts) with the project's database as its profile: amc dbt build ...",
-    "refresh": "The BigQuery -> Postgres refresh: config list, show, set, history, validate, discover.",
+    "refresh": "The BigQuery -> Postgres refresh: run, status, history, validate, cutover, rollback; config.",
     "backfill": "Report backfills in a running Dagster (week x instance): start, status, pause, resume, cancel, retry-failed.",
 }
 

@@ -1,5 +1,6 @@
-"""``amc refresh``: the daily BigQuery -> Postgres refresh (issue 11): ``status``, ``history`` (the
-audit), and ``config``: the table registry (YAML files) and the operators' overrides stored in Postgres."""
+"""``amc refresh``: the daily BigQuery -> Postgres refresh (issue 11): ``run`` (a cycle now),
+``status``, ``history`` (the audit), ``validate``/``cutover``/``rollback`` (shadow mode), and
+``config``: the table registry (YAML files) and the operators' overrides stored in Postgres."""
 
 from __future__ import annotations
 
@@ -244,7 +245,7 @@ def discover(as_json: bool) -> None:
                "configure one with a YAML file in amc_pipelines/refresh/tables/ or AMC_REFRESH_TABLES_DIR")
 
 
-# ---- the refresh itself: status, history ------------------------
+# ---- the refresh itself: run, status, history, validate, cutover, rollback ------------------------
 
 def _count(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
@@ -256,6 +257,76 @@ def _when(moment) -> str:
 
 def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} s"
+
+
+def _outcome_lines(outcome, validation) -> list[str]:
+    """One line per table, then its error, skip reason, warnings and validation indented."""
+    dry = outcome.mode == "dry_run"
+    line = f"{outcome.table}: {outcome.status} ({outcome.mode}{f', {outcome.target}' if outcome.target else ''})"
+    if outcome.status != "skipped":
+        line += (f": read {outcome.rows_read:,}, {'would insert' if dry else 'inserted'} {outcome.rows_inserted:,}, "
+                 f"{'update' if dry else 'updated'} {outcome.rows_updated:,}, {'delete' if dry else 'deleted'} "
+                 f"{outcome.rows_deleted:,}")
+        if dry and outcome.bytes_processed is not None:
+            line += f", BigQuery would scan {outcome.bytes_processed:,} bytes"
+        line += f" in {outcome.duration_seconds:.1f} s"
+    lines = [line]
+    if outcome.error:
+        lines.append(f"  {'reason' if outcome.status == 'skipped' else 'error'}: {outcome.error}")
+    lines += [f"  warning: {warning}" for warning in outcome.details.get("warnings", [])]
+    if validation is not None:
+        lines.append(f"  validation {'passed' if validation.passed else 'FAILED'}: {validation.summary}")
+    return lines
+
+
+def _outcome_json(outcome, validation) -> dict[str, Any]:
+    data = {**outcome.summary(), "details": outcome.details}
+    data["validation"] = None if validation is None else {
+        "passed": validation.passed, "summary": validation.summary, "validation_id": validation.validation_id,
+        "checks": validation.checks}
+    return data
+
+
+@refresh.command("run")
+@click.argument("table_names", nargs=-1, metavar="[TABLE]...")
+@click.option("--dry-run", is_flag=True, help="Report what would change (bytes, rows by week); write only audit rows.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per table (a line each) as it finishes.")
+def run(table_names: tuple[str, ...], dry_run: bool, as_json: bool) -> None:
+    """Refresh TABLEs (default: every table that refreshes) now, in dependency order, each in its
+    effective mode. A failed hard dependency skips its dependents; a failed soft one makes them warn.
+    Exit code 1 when a table failed."""
+    from amc_pipelines.refresh.bigquery import bigquery_client
+    from amc_pipelines.refresh.cycle import check_table_names, run_cycle
+    from amc_pipelines.refresh.events import refresh_notifier
+
+    settings = load_settings()
+    registry = _registry()
+    names = list(table_names) or None
+    with _refresh_errors():
+        if names:  # a typo is refused before the database or BigQuery is touched
+            check_table_names(registry, names)
+        engine = _engine()
+
+        def report(outcome, validation) -> None:
+            if as_json:
+                click.echo(json.dumps(_outcome_json(outcome, validation), default=str))
+            else:
+                click.echo("\n".join(_outcome_lines(outcome, validation)))
+
+        client = bigquery_client(settings)
+        try:
+            result = run_cycle(engine, client, registry, tables=names, dry_run=dry_run, triggered_by="cli",
+                               notifier=refresh_notifier(settings), on_outcome=report)
+        finally:
+            client.close()
+    if not result.outcomes:
+        click.echo("no table refreshes: every table is disabled or paused (see `amc refresh config list`)", err=True)
+        return
+    counts = ", ".join(f"{count} {status}" for status, count in sorted(result.counts().items()))
+    click.echo(f"cycle {result.cycle_id}{' (dry run)' if dry_run else ''}: {len(result.outcomes)} "
+               f"table{'s' if len(result.outcomes) != 1 else ''}: {counts}", err=as_json)
+    if result.failed:
+        raise SystemExit(1)
 
 
 @refresh.command("status")
@@ -315,3 +386,82 @@ def run_history(table_name: str | None, limit: int, as_json: bool) -> None:
              (r.error or "")[:80]] for r in records]
     click.echo(_table(rows, ["started", "table", "mode", "status", "read", "inserted", "updated", "deleted",
                              "duration", "cycle", "error"]))
+
+
+@refresh.command("validate")
+@click.argument("table_name", metavar="TABLE")
+@click.option("--json", "as_json", is_flag=True, help="Print the validation as JSON.")
+def validate_table(table_name: str, as_json: bool) -> None:
+    """Compare TABLE's shadow (sqp_shadow) with its live table (sqp) now; the result is stored and
+    counts towards cutover. Exit code 1 when a check failed."""
+    from amc_pipelines.refresh.overrides import effective_table
+    from amc_pipelines.refresh.status import latest_run_id
+    from amc_pipelines.refresh.validation import validate_shadow
+
+    registry = _registry()
+    with _refresh_errors():
+        get_table_config(registry, table_name)
+        engine = _engine()
+        # The validation names the shadow run whose rows it saw, so cutover can tell a later run wrote over them.
+        result = validate_shadow(engine, effective_table(engine, registry, table_name),
+                                 run_id=latest_run_id(engine, table_name, mode="shadow"))
+    if as_json:
+        click.echo(json.dumps({"table": result.table, "passed": result.passed, "summary": result.summary,
+                               "validation_id": result.validation_id, "run_id": result.run_id,
+                               "checks": result.checks}, indent=2, default=str))
+    else:
+        for check in result.checks:
+            click.echo(f"{'PASS' if check['passed'] else 'FAIL'}  {check['name']}: {check['details']['message']}")
+        click.echo(f"{table_name}: validation {'passed' if result.passed else 'FAILED'}: {result.summary}")
+    if not result.passed:
+        raise SystemExit(1)
+
+
+def get_table_config(registry, name: str):
+    """The table's config, or RefreshConfigError naming the known tables (before any I/O)."""
+    from amc_pipelines.refresh.registry import get_table
+
+    return get_table(name, registry)
+
+
+def _switch(action: str, table_name: str, by: str | None, as_json: bool) -> None:
+    from amc_pipelines.refresh import cutover as switches
+    from amc_pipelines.refresh.events import refresh_notifier
+
+    settings = load_settings()
+    registry = _registry()
+    by = by if by is not None else _default_user()
+    with _refresh_errors():
+        get_table_config(registry, table_name)
+        result = getattr(switches, action)(_engine(), registry, table_name, by=by, notifier=refresh_notifier(settings))
+    summary = result.summary()
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+        return
+    click.echo(f"{table_name}: mode {result.mode_before} -> {result.mode_after} by {by}")
+    if result.action == "cut_over":
+        click.echo(f"  allowed by passed validations {', '.join(map(str, result.validation_ids))}; the live table took "
+                   f"the shadow's rows: inserted {result.rows_inserted:,}, updated {result.rows_updated:,}, "
+                   f"deleted {result.rows_deleted:,}")
+    if summary.get("webhook"):
+        click.echo(f"  webhook: {summary['webhook']}")
+
+
+@refresh.command("cutover")
+@click.argument("table_name", metavar="TABLE")
+@click.option("--by", default=None, metavar="WHO", help="Who switches it, for the audit [default: the OS user].")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def cutover_table(table_name: str, by: str | None, as_json: bool) -> None:
+    """Switch TABLE from shadow to live, only when its last N validations passed (N:
+    validation.passes_for_cutover, default 3); the live table takes the shadow's rows. Audited."""
+    _switch("cutover", table_name, by, as_json)
+
+
+@refresh.command("rollback")
+@click.argument("table_name", metavar="TABLE")
+@click.option("--by", default=None, metavar="WHO", help="Who switches it, for the audit [default: the OS user].")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def rollback_table(table_name: str, by: str | None, as_json: bool) -> None:
+    """Switch TABLE from live back to shadow (no row changes; the next runs write the shadow and
+    validate it again). Audited."""
+    _switch("rollback", table_name, by, as_json)

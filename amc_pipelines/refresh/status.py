@@ -92,6 +92,14 @@ def run_history(engine: Engine, registry: Mapping[str, TableConfig] | None = Non
     return records
 
 
+def latest_run_id(engine: Engine, table: str, *, mode: str) -> int | None:
+    """The newest run of ``table`` in ``mode`` that loaded (success or warning), if any."""
+    runs = refresh_runs
+    with engine.connect() as connection:
+        return connection.execute(select(func.max(runs.c.id)).where(
+            runs.c.table_name == table, runs.c.mode == mode, runs.c.status.in_(("success", "warning")))).scalar()
+
+
 @dataclass(frozen=True)
 class TableStatus:
     table: str
