@@ -271,6 +271,7 @@ class _Copy:
     # ---- live and shadow ----------------------------------------------------------------------------
 
     def copy(self) -> None:
+        self.outcome.details.update(resumed=False, restarted=0)
         with self.engine.connect() as conn, self._locked(conn):
             self._close_abandoned_runs(conn)
             try:

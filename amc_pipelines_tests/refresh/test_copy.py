@@ -201,6 +201,9 @@ def test_a_row_deleted_at_the_source_is_deleted_or_kept_as_configured(db_engine,
         f"SELECT * FROM brand_analytics.{SQP} WHERE NOT (account_id = '{gone[0]}' AND start_date = DATE '{gone[1]}' "
         f"AND asin = '{gone[2]}' AND search_query = '{gone[3]}')")})
 
+    plan = copy(bigquery_sandbox, deleting, "dry_run")
+    assert (plan.rows_inserted, plan.rows_updated, plan.rows_deleted) == (0, 0, 1)
+    assert plan.details["weeks"] == {NEWEST_WEEK: {"read": 47, "inserted": 0, "updated": 0, "deleted": 1}}
     deleted = copy(bigquery_sandbox, deleting)
     assert deleted.status == "success", deleted.error
     assert (deleted.rows_inserted, deleted.rows_updated, deleted.rows_deleted) == (0, 0, 1)
@@ -253,6 +256,26 @@ def test_schema_drift_adds_columns_when_configured_and_stops_otherwise(db_engine
     assert dropped.status == "failed"
     assert f"asin_click_share of sqp.{adding.config.target_table} no longer at the source" in dropped.error
     assert dropped.details["schema_drift"]["removed"] == ["asin_click_share"]
+
+
+@pytest.mark.parametrize(("expression", "kind"), [("DATE(updated_at)", "date"),
+                                                ("DATETIME(updated_at)", "timestamp without time zone")])
+def test_date_and_datetime_watermarks(db_engine, bigquery_sandbox, copy, expression: str, kind: str) -> None:
+    bigquery_sandbox.control("tables", {"table": "sqp_typed", "query": (
+        f"SELECT * EXCEPT (updated_at), {expression} AS changed FROM brand_analytics.{SQP}")})
+    base = effective(SQP, "x", page_size=PAGE_SIZE).config
+    table = effective(SQP, _name("typed"), page_size=PAGE_SIZE, source=Source(table="brand_analytics.sqp_typed"),
+                      watermark=base.watermark.model_copy(update={"column": "changed"}))
+    first = copy(bigquery_sandbox, table)
+    assert first.status == "success", first.error
+    assert first.rows_inserted == 4992
+    assert state(db_engine, table.name).watermark == BIGQUERY_NOW.replace(hour=6 if kind != "date" else 0)
+    with db_engine.connect() as conn:
+        assert conn.execute(text("SELECT data_type FROM information_schema.columns WHERE table_schema = 'sqp' "
+                                 "AND table_name = :t AND column_name = 'changed'"), {"t": table.name}).scalar() == kind
+    second = copy(bigquery_sandbox, table)
+    assert_written_nothing(second)
+    assert list(second.details["weeks"]) == [NEWEST_WEEK]
 
 
 def test_bad_columns_are_refused_naming_file_and_field_before_any_job(db_engine, bigquery_sandbox, copy) -> None:
