@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from amc_pipelines.defs import aggregates, instances, notifications, reports
+from amc_pipelines.defs import aggregates, bigquery_refresh, instances, notifications, reports
 from amc_pipelines.defs.resources import DatabaseResource
 
 defs = dg.Definitions.merge(
@@ -10,6 +10,7 @@ defs = dg.Definitions.merge(
     notifications.defs,
     reports.defs,
     aggregates.defs,
+    bigquery_refresh.defs,
     dg.Definitions(
         resources={"database": DatabaseResource()},
         # A report run is one step: the in-process executor spares each run a step subprocess that

@@ -116,8 +116,11 @@ def _environ(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, database: DatabaseResource,
-             args: list[str]) -> Iterator[Any]:
+def stream_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, database: DatabaseResource,
+               args: list[str], *, prepare_marts: bool = True) -> Iterator[Any]:
+    """A dbt command of a @dbt_assets run: one build at a time on the database, artifacts under
+    AMC_HOME/dbt/runs. ``prepare_marts``: first make the database ready for the marts (result tables,
+    report definitions, currencies); the SQP summaries (defs/bigquery_refresh) read none of that."""
     from amc_pipelines.catalog.definitions import load_definitions
     from amc_pipelines.marts import (
         MartsError,
@@ -136,10 +139,11 @@ def _run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, database: D
     # A subset (one seed, one model, checks only) must not pull in a test whose other parent is not built.
     env["DBT_INDIRECT_SELECTION"] = "cautious"
     with build_lock(engine):
-        try:
-            prepare_database(engine, catalog, load_definitions(catalog, settings.catalog_dir))
-        except MartsError as err:
-            raise dg.Failure(str(err), allow_retries=False) from None
+        if prepare_marts:
+            try:
+                prepare_database(engine, catalog, load_definitions(catalog, settings.catalog_dir))
+            except MartsError as err:
+                raise dg.Failure(str(err), allow_retries=False) from None
         with _environ(env):
             yield from dbt.cli(args, context=context, target_path=target).stream()
     prune_target_dirs(runs_dir)
@@ -148,7 +152,7 @@ def _run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, database: D
 @dbt_assets(manifest=project.manifest_path, project=project, select=SEEDS, name="amc_marts_reference",
             dagster_dbt_translator=MartsTranslator())
 def amc_marts_reference(context: dg.AssetExecutionContext, dbt: DbtCliResource, database: DatabaseResource):
-    yield from _run_dbt(context, dbt, database, ["build"])
+    yield from stream_dbt(context, dbt, database, ["build"])
 
 
 # dbt replaces the staging views on several threads; Postgres can then end one replacement as a
@@ -169,7 +173,7 @@ def amc_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, database: 
     from amc_pipelines.marts import partition_vars
 
     weeks = [date.fromisoformat(key) for key in context.partition_keys]
-    yield from _run_dbt(context, dbt, database, ["build", "--vars", partition_vars(weeks)])
+    yield from stream_dbt(context, dbt, database, ["build", "--vars", partition_vars(weeks)])
 
 
 # Runs, not backfills: the sensor's requests become runs (one per contiguous range of weeks, the
