@@ -503,7 +503,6 @@ class _Copy:
                                            job_retry=self.job_retry)
                     outcome.job_id, outcome.bytes_processed = job.job_id, job.bytes_processed
                     columns = [f.name for f in job.fields]
-                    driver.execute(pg.sql.SQL("DROP TABLE IF EXISTS {}").format(pg.sql.Identifier(DRY_RUN_STAGING)))
                     staging = pg.create_staging(driver, DRY_RUN_STAGING, job.fields, temporary=True)
                     try:
                         for rows, _ in source.pages(self.client, job, page_size=config.page_size, page_token=None,

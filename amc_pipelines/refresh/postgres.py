@@ -93,13 +93,14 @@ def add_columns(conn: Connection, schema: str, table: str, fields: Sequence[Fiel
 
 
 def create_staging(conn: Connection, name: str, fields: Sequence[Field], *, temporary: bool = False) -> sql.Composable:
-    """An empty staging table of ``fields`` (UNLOGGED in refresh_staging: it outlives a killed process;
-    or TEMPORARY, for a dry run). Returns its identifier."""
+    """An empty staging table of ``fields``, replacing any of that name (UNLOGGED in refresh_staging: it
+    outlives a killed process; or TEMPORARY, for a dry run). Returns its identifier."""
     definitions = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(postgres_type(f))) for f in fields)
     if temporary:
-        table = sql.Identifier(name)
-        conn.execute(sql.SQL("CREATE TEMPORARY TABLE {} ({})").format(table, definitions))
+        table = sql.Identifier("pg_temp", name)  # qualified: never a permanent table of the same name
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+        conn.execute(sql.SQL("CREATE TEMPORARY TABLE {} ({})").format(sql.Identifier(name), definitions))
     else:
         table = sql.Identifier(STAGING_SCHEMA, name)
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
