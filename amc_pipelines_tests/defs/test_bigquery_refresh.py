@@ -216,3 +216,26 @@ def test_a_table_stopped_by_schema_drift_fails_the_run_by_name_and_the_others_lo
     # Not retried: drift fails the same way until the config or the source changes.
     assert not [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
     assert sorted(_table_metadata(result)) == ["brand_search_query_weekly", "search_query_performance"]
+
+
+def test_the_summaries_are_requested_after_a_live_copy_not_after_a_dry_or_shadow_run() -> None:
+    from amc_pipelines.defs.aggregates import defs as aggregates_defs
+    from amc_pipelines.defs.bigquery_refresh import defs as refresh_defs
+    from amc_pipelines.defs.bigquery_refresh import sqp_summaries
+    from amc_pipelines.defs.resources import DatabaseResource
+
+    defs = dg.Definitions.merge(refresh_defs, dg.Definitions(
+        resources={"database": DatabaseResource(), "dbt": aggregates_defs.resources["dbt"]}))
+    table = _key("sqp", "search_query_performance")
+    with dg.instance_for_test() as instance:
+        start = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        assert start.total_requested == 0
+        # A dry run or shadow run reports an observation: sqp.<t> did not change.
+        instance.report_runless_asset_event(dg.AssetObservation(asset_key=table))
+        observed = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=start.cursor)
+        assert observed.total_requested == 0
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=table))
+        copied = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=observed.cursor)
+        assert {key for key in sqp_summaries.keys if copied.get_num_requested(key)} == set(sqp_summaries.keys)
+        again = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=copied.cursor)
+        assert again.total_requested == 0  # requested once per update
