@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from amc_pipelines.db import get_engine, upgrade
 from amc_pipelines.refresh.models import TableConfig
-from amc_pipelines.refresh.orchestration import expected_week, refresh_schedules
+from amc_pipelines.refresh.orchestration import expected_week, loaded_by_earlier_attempt, refresh_schedules
 from amc_pipelines.refresh.registry import load_registry
 from amc_pipelines_tests.fixtures.bigquery import BIGQUERY_NOW
 
@@ -170,6 +170,8 @@ def test_refresh_assets_load_the_tables_and_build_the_summaries_then_change_noth
             runs = conn.execute(text("SELECT count(*) FROM refresh.runs WHERE triggered_by = :r AND status = 'success'"),
                                 {"r": first.run_id}).scalar_one()
         assert runs == 3
+        # What a retry of that run would leave out: every table it loaded.
+        assert loaded_by_earlier_attempt(engine, first.run_id) == set(TABLES)
 
         # Nothing changed at the source: every table reports nothing inserted, updated or deleted.
         second = _table_metadata(_materialize(instance, resources))
@@ -239,3 +241,25 @@ def test_the_summaries_are_requested_after_a_live_copy_not_after_a_dry_or_shadow
         assert {key for key in sqp_summaries.keys if copied.get_num_requested(key)} == set(sqp_summaries.keys)
         again = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=copied.cursor)
         assert again.total_requested == 0  # requested once per update
+
+
+@pytest.mark.slow
+def test_a_shadow_run_is_an_observation_with_its_validation_as_a_check(refresh_env, clock) -> None:
+    from amc_pipelines.defs.bigquery_refresh import bigquery_refresh
+    from amc_pipelines.refresh.overrides import set_table
+
+    url, engine, sandbox, resources = refresh_env
+    table = _key("sqp", "asin_performance")
+    with clock.moved_to(BIGQUERY_NOW), dg.instance_for_test() as instance:
+        assert dg.materialize([bigquery_refresh], instance=instance, resources=resources, selection=[table]).success
+        set_table(engine, load_registry(), "asin_performance", by="pytest", mode="shadow")
+        result = dg.materialize([bigquery_refresh], instance=instance, resources=resources, selection=[table])
+    assert result.success
+    assert not result.get_asset_materialization_events()  # sqp.asin_performance did not change
+    observed = [e for e in result.all_events if e.event_type == dg.DagsterEventType.ASSET_OBSERVATION]
+    assert [e.asset_key for e in observed] == [table]
+    metadata = observed[0].asset_observation_data.asset_observation.metadata
+    assert (metadata["mode"].value, metadata["target"].value) == ("shadow", "sqp_shadow.asin_performance")
+    [check] = result.get_asset_check_evaluations()
+    assert (check.asset_key, check.check_name, check.passed) == (table, "shadow_matches_live", True)
+    assert check.metadata["validation_id"].value > 0
