@@ -464,6 +464,7 @@ def test_a_copy_killed_at_five_points_resumes_to_the_same_table(db_engine, datab
         assert stats["jobs_created"] == 1, point
         assert pages <= stats["pages_served"] <= pages + 1, (point, stats)
         assert stats["pages_served"] == pages + (point == "mid_copy")
+        assert stats["calls"]["tabledata.list"] == stats["pages_served"], point  # pages come from tabledata.list only
         assert checkpoint(db_engine, name) is None
         assert not table_exists(db_engine, "refresh_staging", f"{name}__sqp")
         with db_engine.connect() as conn:
