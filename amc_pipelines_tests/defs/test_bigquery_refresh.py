@@ -38,6 +38,8 @@ def test_the_code_location_declares_the_refresh_assets_checks_schedule_and_summa
         node = graph.get(_key("sqp", name))
         assert node.group_name == "bigquery_refresh" and set(node.kinds) >= {"bigquery", "postgres"}
         assert {check.name for check in node.check_keys} == {"shadow_matches_live", "newest_week_fresh"}
+        fresh = graph.get(dg.AssetCheckKey(_key("sqp", name), "newest_week_fresh"))
+        assert fresh.automation_condition.get_label() == "hourly_once_loaded"
     assert graph.get(_key("sqp", "brand_search_query_weekly")).parent_keys == {_key("sqp", "search_query_performance")}
     assert bigquery_refresh.can_subset and bigquery_refresh.op.pool == "bigquery"
     assert all(spec.skippable for spec in bigquery_refresh.specs)
@@ -66,6 +68,7 @@ def test_the_code_location_declares_the_refresh_assets_checks_schedule_and_summa
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     targeted = sensor.asset_selection.resolve(graph)
     assert {_key("sqp_summary", name) for name in SUMMARIES} <= targeted
+    assert dg.AssetCheckKey(_key("sqp", "asin_performance"), "newest_week_fresh") in sensor.asset_selection.resolve_checks(graph)
     assert "bigquery" in repo.get_top_level_resources()
 
 
@@ -220,7 +223,7 @@ def test_a_table_stopped_by_schema_drift_fails_the_run_by_name_and_the_others_lo
     assert sorted(_table_metadata(result)) == ["brand_search_query_weekly", "search_query_performance"]
 
 
-def test_the_summaries_are_requested_after_a_live_copy_not_after_a_dry_or_shadow_run() -> None:
+def test_automation_builds_summaries_after_a_live_copy_only_and_judges_freshness_hourly_once_loaded() -> None:
     from amc_pipelines.defs.aggregates import defs as aggregates_defs
     from amc_pipelines.defs.bigquery_refresh import defs as refresh_defs
     from amc_pipelines.defs.bigquery_refresh import sqp_summaries
@@ -229,18 +232,27 @@ def test_the_summaries_are_requested_after_a_live_copy_not_after_a_dry_or_shadow
     defs = dg.Definitions.merge(refresh_defs, dg.Definitions(
         resources={"database": DatabaseResource(), "dbt": aggregates_defs.resources["dbt"]}))
     table = _key("sqp", "search_query_performance")
+    t0 = BIGQUERY_NOW  # 12:00
+
+    def evaluate(previous, minutes: int):
+        return dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=t0 + timedelta(minutes=minutes),
+                                                 cursor=previous.cursor if previous else None)
+
     with dg.instance_for_test() as instance:
-        start = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        start = evaluate(None, 0)
         assert start.total_requested == 0
         # A dry run or shadow run reports an observation: sqp.<t> did not change.
         instance.report_runless_asset_event(dg.AssetObservation(asset_key=table))
-        observed = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=start.cursor)
+        observed = evaluate(start, 1)
         assert observed.total_requested == 0
         instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=table))
-        copied = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=observed.cursor)
+        copied = evaluate(observed, 2)
         assert {key for key in sqp_summaries.keys if copied.get_num_requested(key)} == set(sqp_summaries.keys)
-        again = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=copied.cursor)
+        again = evaluate(copied, 3)
         assert again.total_requested == 0  # requested once per update
+        # At half past, the freshness check of the table Dagster has loaded is due; never-loaded ones are not.
+        hourly = evaluate(again, 31)
+        assert {r.key for r in hourly.results if r.true_subset.size} == {dg.AssetCheckKey(table, "newest_week_fresh")}
 
 
 @pytest.mark.slow

@@ -14,7 +14,8 @@ refresh itself is :mod:`amc_pipelines.refresh` (``cycle.run_cycle``, ``orchestra
 - One schedule per distinct cron of the tables (default daily 02:00 UTC), STOPPED like every
   schedule of this project, whose runs carry ``dagster/priority`` = their tables' highest priority.
 - ``newest_week_fresh``: per table, the newest week in its target against the week expected by now
-  (``refresh.orchestration.freshness``); runs with every refresh and hourly through the automation sensor.
+  (``refresh.orchestration.freshness``); runs with every refresh and hourly (once a table has been
+  materialized) through the automation sensor.
 - ``sqp_summaries``: the dbt models ``dbt_project/models/sqp/`` (schema ``sqp_summary``),
   unpartitioned, built once the sqp tables they read were updated (materialized) and none is being
   refreshed; dbt tests are their checks. ``bigquery_refresh_automation`` (RUNNING) evaluates them.
@@ -42,7 +43,12 @@ GROUP = "bigquery_refresh"
 POOL = "bigquery"
 SHADOW_CHECK = "shadow_matches_live"
 FRESHNESS_CHECK = "newest_week_fresh"
-FRESHNESS_CRON = "30 * * * *"  # hourly: a refresh that never ran (schedule stopped, daemon down) shows too
+# Freshness is also judged hourly, so a refresh that never ran (schedule stopped, daemon down) shows, but
+# only for tables Dagster has materialized once: a deployment that does not use the refresh gets no runs.
+FRESHNESS_CONDITION = (
+    dg.AutomationCondition.cron_tick_passed("30 * * * *")
+    & ~dg.AutomationCondition.any_deps_match(dg.AutomationCondition.missing())
+).with_label("hourly_once_loaded")
 
 REGISTRY = configured_registry()  # a broken table file fails the code location, naming file and field
 
@@ -193,7 +199,7 @@ def bigquery_refresh(context: dg.AssetExecutionContext) -> Iterator[Any]:
 @dg.multi_asset_check(
     name="bigquery_refresh_freshness",
     specs=[dg.AssetCheckSpec(
-        FRESHNESS_CHECK, asset=key, automation_condition=dg.AutomationCondition.cron_tick_passed(FRESHNESS_CRON),
+        FRESHNESS_CHECK, asset=key, automation_condition=FRESHNESS_CONDITION,
         description="The newest week (partition_column) in the table is not older than the week expected by now: "
                     "the newest Sunday-to-Saturday week that ended 3 days before the table's last scheduled refresh "
                     "(2 hours ago or earlier).")
