@@ -435,8 +435,16 @@ class _Copy:
                 pg.create_target(driver, self.target_schema, self.target_table, job.fields, config.key_columns,
                                  f"Refreshed from BigQuery {source.where(config)} "
                                  f"({show_path(config.source_path)}). {config.description}")
-            elif added:
-                pg.add_columns(driver, self.target_schema, self.target_table, added)
+            else:
+                key = pg.primary_key(driver, self.target_schema, self.target_table)
+                if sorted(key) != sorted(config.key_columns):
+                    target = f"{self.target_schema}.{self.target_table}"
+                    raise RefreshError(
+                        f"{show_path(config.source_path)}: key_columns: {', '.join(config.key_columns)} is not the "
+                        f"primary key of {target} ({', '.join(key) or 'none'}), so rows cannot be upserted by it: "
+                        f"restore key_columns, or change {target}'s primary key to match")
+                if added:
+                    pg.add_columns(driver, self.target_schema, self.target_table, added)
             columns = [f.name for f in job.fields]
             outcome.rows_read = pg.count_read(driver, staging, config.partition_column, changes)
             pg.upsert(driver, self.target_schema, self.target_table, staging, columns, config.key_columns,

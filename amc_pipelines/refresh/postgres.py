@@ -69,6 +69,22 @@ def table_columns(conn: Connection, schema: str, table: str) -> dict[str, str] |
     return {name: kind for name, kind in rows} if rows else None
 
 
+def primary_key(conn: Connection, schema: str, table: str) -> list[str]:
+    """The primary key's columns, in key order (empty when the table has none)."""
+    rows = conn.execute(
+        """
+        SELECT a.attname
+        FROM pg_index i
+        JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, position) ON true
+        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+        WHERE i.indrelid = to_regclass(%s) AND i.indisprimary
+        ORDER BY k.position
+        """,
+        (sql.Identifier(schema, table).as_string(conn),),
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
 def ensure_schema(conn: Connection, schema: str) -> None:
     """Create ``schema`` when missing (serialised: concurrent first loads must not race on it)."""
     conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"ddl:{schema}",))

@@ -278,7 +278,7 @@ def test_date_and_datetime_watermarks(db_engine, bigquery_sandbox, copy, express
     assert list(second.details["weeks"]) == [NEWEST_WEEK]
 
 
-def test_bad_columns_are_refused_naming_file_and_field_before_any_job(db_engine, bigquery_sandbox, copy) -> None:
+def test_bad_columns_and_changed_keys_are_refused_naming_file_and_field(db_engine, bigquery_sandbox, copy) -> None:
     watermark = effective(SQP, _name("wm"), page_size=PAGE_SIZE,
                           watermark=effective(SQP, "x", page_size=PAGE_SIZE).config.watermark.model_copy(
                               update={"column": "search_query_score"}))
@@ -293,6 +293,16 @@ def test_bad_columns_are_refused_naming_file_and_field_before_any_job(db_engine,
     assert "search_query_performance.yaml: key_columns: 'asin_id' is not a column of " \
            "brand_analytics.search_query_performance" in refused.error
     assert bigquery_sandbox.stats()["jobs_created"] == 0
+
+    # key_columns changed after the first load: the upsert cannot use them; refused, nothing staged kept.
+    loaded = effective(SQP, _name("rekeyed"), page_size=PAGE_SIZE)
+    assert copy(bigquery_sandbox, loaded).status == "success"
+    rekeyed = copy(bigquery_sandbox, effective(SQP, loaded.name, page_size=PAGE_SIZE,
+                                               key_columns=["account_id", "start_date", "search_query"]))
+    assert rekeyed.status == "failed"
+    assert (f"key_columns: account_id, start_date, search_query is not the primary key of sqp.{loaded.name} "
+            "(account_id, start_date, asin, search_query)") in rekeyed.error
+    assert checkpoint(db_engine, loaded.name) is None
 
 
 # ---- dry run, query source, shadow ----------------------------------------------------------------
