@@ -73,7 +73,8 @@ class TableOutcome:
     peak_memory_bytes: int | None = None
     error: str | None = None
     # weeks: {week: {read, inserted, updated, deleted}} (a dry run: what a copy would write);
-    # resumed, resumed_from_page, restarted, since, watermark, schema_drift, warnings.
+    # resumed, resumed_from_page, restarted, since, watermark, schema_drift, warnings; on failure
+    # retryable (whether running again soon may succeed).
     details: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
@@ -174,8 +175,10 @@ def copy_table(engine: Engine, client: Any, table: EffectiveTable, *, mode: str,
         work.dry_run() if mode == "dry_run" else work.copy()
     except RefreshError as error:
         outcome.status, outcome.error = "failed", str(error)
+        outcome.details["retryable"] = error.retryable
     except _failures() as error:
         outcome.status, outcome.error = "failed", _message(error)
+        outcome.details["retryable"] = _transient(error)
     except BaseException as error:  # a programming error: record it, then let it propagate
         outcome.status, outcome.error = "failed", f"internal error: {error!r}"
         raise
@@ -220,6 +223,23 @@ def _message(error: BaseException) -> str:
         return ("the source has more than one row for the same key_columns, so a row cannot be upserted twice: "
                 f"fix key_columns in the table's file ({orig.diag.message_primary})")
     return f"{type(orig).__name__}: {str(orig).strip()}"
+
+
+def _transient(error: BaseException) -> bool:
+    """A failure that running again soon may not meet: BigQuery's retries gave up (5xx, rate limits,
+    timeouts), the network, or the connection to Postgres. Not: a bad query, a missing source, a quota,
+    a value Postgres refuses."""
+    import concurrent.futures
+
+    import psycopg
+    import requests
+    from google.api_core.exceptions import RetryError, ServerError, TooManyRequests
+    from sqlalchemy.exc import DBAPIError
+
+    orig = error.orig if isinstance(error, DBAPIError) else error
+    return isinstance(orig, RetryError | ServerError | TooManyRequests | requests.RequestException
+                      | concurrent.futures.TimeoutError | psycopg.OperationalError | psycopg.InterfaceError) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated)
 
 
 def _keeps_checkpoint(error: BaseException) -> bool:
@@ -299,7 +319,8 @@ class _Copy:
                 self._forget_checkpoint(conn)
                 if restarts > MAX_RESTARTS:
                     raise RefreshError(f"the results of BigQuery job {checkpoint.job_id} expired before all pages were "
-                                       f"read, for the {restarts}th time ({error}); the table was not changed") from error
+                                       f"read, for the {restarts}th time ({error}); the table was not changed",
+                                       retryable=True) from error
                 checkpoint = None
 
     def _forget_checkpoint(self, conn: Connection | None = None) -> None:
@@ -329,7 +350,7 @@ class _Copy:
         except Exception as error:
             if isinstance(getattr(error, "orig", error), psycopg.errors.LockNotAvailable):
                 raise RefreshError(f"another process is copying {self.config.name} into {self.target_schema} "
-                                   f"(it held the lock for {LOCK_TIMEOUT}); this run did nothing") from None
+                                   f"(it held the lock for {LOCK_TIMEOUT}); this run did nothing", retryable=True) from None
             raise
         try:
             yield
@@ -524,7 +545,7 @@ class _Copy:
                         outcome.details["restarted"] = restarts
                         if restarts > MAX_RESTARTS:
                             raise RefreshError(f"the results of the dry run's BigQuery job expired {restarts} times "
-                                               f"({error})") from error
+                                               f"({error})", retryable=True) from error
                 outcome.rows_read = pg.count_read(driver, staging, config.partition_column, changes)
                 if target_columns is None:
                     changes.inserted = outcome.rows_read

@@ -39,7 +39,12 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 class RefreshError(Exception):
     """A table cannot be refreshed; the message says what and how to fix it. Recorded, never raised
-    out of ``copy_table``."""
+    out of ``copy_table``. ``retryable``: whether running again soon may succeed (not for a config or
+    schema problem)."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class ResultsExpired(Exception):

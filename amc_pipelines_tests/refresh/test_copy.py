@@ -237,7 +237,7 @@ def test_schema_drift_adds_columns_when_configured_and_stops_otherwise(db_engine
     assert stopped.status == "failed"
     assert "promotion_id (STRING) added at the source" in stopped.error
     assert "on_schema_drift: stop" in stopped.error and "search_query_performance.yaml" in stopped.error
-    assert stopped.details["schema_drift"]["applied"] is False
+    assert stopped.details["schema_drift"]["applied"] is False and stopped.details["retryable"] is False
     assert audit(db_engine, stopped.run_id).status == "failed"
     assert checksum(db_engine, "sqp", stopping.config) == before
     assert checkpoint(db_engine, stopping.config.name) is None
@@ -398,6 +398,7 @@ def test_a_table_is_copied_by_one_process_at_a_time(db_engine, bigquery_sandbox,
         holder.execute(text("SELECT pg_advisory_unlock(hashtextextended(:name, 0))"),
                        {"name": f"refresh:{table.name}:sqp"})
     assert refused.status == "failed" and f"another process is copying {table.name} into sqp" in refused.error
+    assert refused.details["retryable"] is True
     assert audit(db_engine, refused.run_id).status == "failed" and refused.job_id is None
     assert shadow.status == "success", shadow.error
     assert copy(bigquery_sandbox, table).status == "success"
@@ -429,10 +430,17 @@ def test_faults_give_the_same_table_as_a_fault_free_run(db_engine, make_bigquery
     assert checksum(db_engine, "sqp", expiring.config) == expected
     assert checkpoint(db_engine, expiring.config.name) is None
 
+    sandbox.faults("quota=1", operations=["tables.get"], limit=1)  # not retried by the client
+    over_quota = copy(sandbox, effective(SQP, _name("quota"), page_size=PAGE_SIZE))
+    assert over_quota.status == "failed" and over_quota.error.startswith("BigQuery: 403 ")
+    assert "Quota exceeded: Your project exceeded quota" in over_quota.error
+    assert over_quota.details["retryable"] is False and over_quota.job_id is None
+
     sandbox.faults("expire=1", operations=["tabledata.list"])  # every later page expires: give up
     doomed = effective(SQP, _name("doomed"), page_size=PAGE_SIZE)
     outcome = copy(sandbox, doomed)
     assert outcome.status == "failed" and "expired before all pages were read, for the 4th time" in outcome.error
+    assert outcome.details["retryable"] is True
     assert not table_exists(db_engine, "sqp", doomed.config.target_table)
     assert checkpoint(db_engine, doomed.config.name) is None
 
