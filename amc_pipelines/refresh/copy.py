@@ -436,9 +436,13 @@ class _Copy:
         """One page into staging and the checkpoint past it, in one transaction."""
         with conn.begin():
             pg.copy_rows(_driver(conn), staging, columns, rows)
-            conn.execute(update(refresh_checkpoints).where(self._where(refresh_checkpoints)).values(
-                page_token=next_token, pages_loaded=pages_loaded, rows_staged=rows_staged,
-                state="reading" if next_token is not None else "read", updated_at=_now(self.clock)))
+            advanced = conn.execute(update(refresh_checkpoints).where(
+                self._where(refresh_checkpoints) & (refresh_checkpoints.c.run_id == self.outcome.run_id)
+            ).values(page_token=next_token, pages_loaded=pages_loaded, rows_staged=rows_staged,
+                     state="reading" if next_token is not None else "read", updated_at=_now(self.clock)))
+            if advanced.rowcount != 1:  # e.g. a cutover dropped a live copy's checkpoint meanwhile
+                raise RefreshError(f"the checkpoint of {self.config.name} into {self.target_schema} was removed by "
+                                   "another process while this copy read pages; nothing was written", retryable=True)
 
     def _upsert(self, conn: Connection, checkpoint: Any) -> None:
         """Target DDL, upsert, deletes, state, checkpoint, staging and audit row: one transaction."""

@@ -24,6 +24,7 @@ from sqlalchemy import select, text
 
 from amc_pipelines.db.models import refresh_checkpoints, refresh_runs, refresh_table_state
 from amc_pipelines.refresh import copy as copy_module
+from amc_pipelines.refresh import postgres as pg
 from amc_pipelines.refresh.copy import TableOutcome, copy_table, record_skipped, target_schema_for
 from amc_pipelines.refresh.models import Source
 from amc_pipelines_tests.fixtures.bigquery import BIGQUERY_NOW, PROJECT
@@ -402,6 +403,27 @@ def test_a_table_is_copied_by_one_process_at_a_time(db_engine, bigquery_sandbox,
     assert audit(db_engine, refused.run_id).status == "failed" and refused.job_id is None
     assert shadow.status == "success", shadow.error
     assert copy(bigquery_sandbox, table).status == "success"
+
+
+def test_a_copy_whose_checkpoint_is_removed_meanwhile_stops(db_engine, bigquery_sandbox, copy, monkeypatch) -> None:
+    """Another process (a cutover) deleting a live copy's checkpoint while pages are read stops the
+    copy rather than loading rows that process gave up."""
+    table = effective(SQP, _name("removed"), page_size=PAGE_SIZE)
+    copy_rows, calls = pg.copy_rows, []
+
+    def copy_rows_then_remove(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            with db_engine.begin() as other:
+                other.execute(refresh_checkpoints.delete().where(refresh_checkpoints.c.table_name == table.name))
+        return copy_rows(*args)
+
+    monkeypatch.setattr(pg, "copy_rows", copy_rows_then_remove)
+    outcome = copy(bigquery_sandbox, table)
+    assert outcome.status == "failed" and "was removed by another process" in outcome.error
+    assert outcome.details["retryable"] is True and outcome.pages_read == 1
+    assert not table_exists(db_engine, "sqp", table.name)
+    assert not table_exists(db_engine, "refresh_staging", f"{table.name}__sqp")
 
 
 # ---- faults -----------------------------------------------------------------------------------------
