@@ -453,6 +453,12 @@ class _Copy:
         self.memory.sample()
         with conn.begin():
             driver = _driver(conn)
+            # Locked for the transaction: a process removing it (a cutover) waits, or has already won.
+            if conn.execute(select(refresh_checkpoints.c.run_id).where(
+                    self._where(refresh_checkpoints) & (refresh_checkpoints.c.run_id == outcome.run_id))
+                    .with_for_update()).first() is None:
+                raise RefreshError(f"the checkpoint of {config.name} into {self.target_schema} was removed by another "
+                                   "process before the upsert; nothing was written", retryable=True)
             target_columns = pg.table_columns(driver, self.target_schema, self.target_table)
             added = _check_drift(config, self.target_schema, job.fields, target_columns, outcome.details)
             if target_columns is None:

@@ -425,6 +425,21 @@ def test_a_copy_whose_checkpoint_is_removed_meanwhile_stops(db_engine, bigquery_
     assert not table_exists(db_engine, "sqp", table.name)
     assert not table_exists(db_engine, "refresh_staging", f"{table.name}__sqp")
 
+    # Removed after every page was staged, before the upsert.
+    later, read = effective(SQP, _name("removed"), page_size=PAGE_SIZE), copy_module._Copy._read
+
+    def read_then_remove(self, conn, checkpoint):
+        staged = read(self, conn, checkpoint)
+        with db_engine.begin() as other:
+            other.execute(refresh_checkpoints.delete().where(refresh_checkpoints.c.table_name == later.name))
+        return staged
+
+    monkeypatch.setattr(pg, "copy_rows", copy_rows)
+    monkeypatch.setattr(copy_module._Copy, "_read", read_then_remove)
+    outcome = copy(bigquery_sandbox, later)
+    assert outcome.status == "failed" and "removed by another process before the upsert" in outcome.error
+    assert not table_exists(db_engine, "sqp", later.name)
+
 
 # ---- faults -----------------------------------------------------------------------------------------
 
