@@ -1,4 +1,4 @@
-"""``amc sandbox``: the local AMC stand-in (and the BigQuery stand-in, served on the same port).
+"""``amc sandbox``: the local AMC stand-in (and the BigQuery and OpenAI stand-ins, served on the same port).
 
 ``serve`` runs the AMC Reporting API on loopback over synthetic data; ``run-sql`` runs one AMC SQL
 file exactly as an execution would (same translation, window, parameters, rules and privacy
@@ -40,11 +40,13 @@ def sandbox() -> None:
               help="Data size of the BigQuery stand-in (default AMC_BIGQUERY_SANDBOX_SIZE; large: 5 million SQP rows).")
 @click.option("--bigquery-faults", default=None, metavar="KIND=RATE,...",
               help='BigQuery stand-in fault rates, e.g. "5xx=0.1,429=0.1,quota=0,slow=0.05,drop=0.02,failed=0.05,expire=0.05".')
+@click.option("--openai-faults", default=None, metavar="KIND=RATE,...",
+              help='OpenAI stand-in fault rates (under /v1), e.g. "5xx=0.1,429=0.2,slow=0.05".')
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info")
 def serve(host: str | None, port: int | None, latency: str | None, faults: str | None,
           seed: int | None, size: str | None, bigquery_size: str | None, bigquery_faults: str | None,
-          log_level: str) -> None:
-    """Serve the AMC Reporting API (and the LwA token endpoint) and the BigQuery stand-in until interrupted."""
+          openai_faults: str | None, log_level: str) -> None:
+    """Serve the AMC Reporting API (and the LwA token endpoint), the BigQuery and the OpenAI stand-ins until interrupted."""
     from amc_pipelines.sandbox.api.config import ConfigError
     from amc_pipelines.sandbox.api.server import serve_options
 
@@ -62,6 +64,7 @@ def serve(host: str | None, port: int | None, latency: str | None, faults: str |
         bigquery_project=settings.bigquery_project,
         bigquery_dataset=settings.bigquery_dataset,
         bigquery_location=settings.bigquery_location,
+        openai_faults=openai_faults,
         log_level=log_level,
     )
     click.echo(f"AMC sandbox on http://{options['host']}:{options['port']} "

@@ -1,5 +1,6 @@
 """The sandbox's ASGI app: AMC Reporting API routes, LwA token endpoint, downloads, ``/_sandbox/*``,
-and the BigQuery stand-in (``/bigquery/v2``, ``/_sandbox/bigquery``).
+the BigQuery stand-in (``/bigquery/v2``, ``/_sandbox/bigquery``) and the OpenAI stand-in (``/v1``,
+``/_sandbox/openai``).
 
 ``create_app`` returns the Starlette app wrapped in the fault/rate-limit middleware; the shared
 state (stores, counters, backend) lives on ``app.state.sandbox`` as a :class:`SandboxState`.
@@ -39,6 +40,7 @@ from .workflows import WorkflowStore
 
 if TYPE_CHECKING:
     from amc_pipelines.sandbox.bigquery import BigQueryStandIn
+    from amc_pipelines.sandbox.openai import OpenAIStandIn
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ class SandboxState:
     limiter: RateLimiter
     bigquery: BigQueryStandIn  # served under /bigquery/v2 (controls under /_sandbox/bigquery)
     owns_bigquery: bool  # created by create_app, so closed with the app (a given one is the caller's)
+    openai: OpenAIStandIn  # served under /v1 (controls under /_sandbox/openai)
 
     def stats_snapshot(self) -> dict[str, Any]:
         return {**self.stats.snapshot(), **self.executions.snapshot()}
@@ -181,13 +184,16 @@ def _routes() -> list[Route]:
     return routes
 
 
-def create_app(config: SandboxConfig, backend: SandboxBackend, bigquery: BigQueryStandIn | None = None) -> FaultMiddleware:
+def create_app(config: SandboxConfig, backend: SandboxBackend, bigquery: BigQueryStandIn | None = None,
+               openai: OpenAIStandIn | None = None) -> FaultMiddleware:
     """The ASGI app to serve; ``.app.state.sandbox`` holds the state (call ``.close()`` when done).
 
     ``bigquery``: the BigQuery stand-in to serve; by default one of the sandbox's size and seed,
-    whose data is generated on its first request.
+    whose data is generated on its first request. ``openai``: the OpenAI stand-in; by default one
+    that accepts any key, with no faults.
     """
-    # Imported here: the BigQuery stand-in imports this package's fault helpers.
+    # Imported here: the stand-ins import this package's fault helpers.
+    from amc_pipelines.sandbox import openai as openai_stand_in
     from amc_pipelines.sandbox.bigquery import BigQueryConfig, BigQueryStandIn, mount
 
     owns_bigquery = bigquery is None
@@ -205,9 +211,10 @@ def create_app(config: SandboxConfig, backend: SandboxBackend, bigquery: BigQuer
         limiter=RateLimiter(config.rate_limit_per_second, config.rate_limit_burst, config.rate_limit_scope),
         bigquery=bigquery,
         owns_bigquery=owns_bigquery,
+        openai=openai or openai_stand_in.OpenAIStandIn(openai_stand_in.OpenAIConfig(seed=config.seed)),
     )
     app = Starlette(
-        routes=_routes() + mount(bigquery),
+        routes=_routes() + mount(bigquery) + openai_stand_in.mount(state.openai),
         exception_handlers={404: _not_found, 405: _not_found, Exception: _internal_error},
     )
     app.state.sandbox = state

@@ -47,14 +47,15 @@ def _uvicorn_config(app: Any, config: SandboxConfig, log_level: str) -> uvicorn.
 
 
 def serve(config: SandboxConfig, *, backend: SandboxBackend | None = None, bigquery: Any = None,
-          log_level: str = "info") -> None:
-    """Serve the sandbox until interrupted (Ctrl-C); ``bigquery``: a BigQueryStandIn, generated before listening."""
+          openai: Any = None, log_level: str = "info") -> None:
+    """Serve the sandbox until interrupted (Ctrl-C); ``bigquery``: a BigQueryStandIn, generated before listening;
+    ``openai``: an OpenAIStandIn (default: any key, no faults)."""
     from amc_pipelines.sandbox.bigquery import BigQueryConfig, BigQueryStandIn
 
     backend = backend or SandboxBackend.load(config.data_dir, config.size, config.seed)
     bigquery = (bigquery or BigQueryStandIn(BigQueryConfig(size=config.size, seed=config.seed),
                                             config.data_dir / "bigquery")).start()
-    app = create_app(config, backend, bigquery)
+    app = create_app(config, backend, bigquery, openai)
     log.info(
         "AMC sandbox on http://%s:%s: %d instances, latency %s, faults %s; BigQuery stand-in under /bigquery/v2: "
         "project %s, %s rows (%s, generated in %.1f s), faults %s",
@@ -69,6 +70,8 @@ def serve(config: SandboxConfig, *, backend: SandboxBackend | None = None, bigqu
         bigquery.warehouse.generation_seconds,
         str(bigquery.config.faults) or "none",
     )
+    log.info("OpenAI stand-in under /v1 (scripted through /_sandbox/openai), faults %s",
+             str(app.app.state.sandbox.openai.config.faults) or "none")
     try:
         uvicorn.Server(_uvicorn_config(app, config, log_level)).run()
     finally:
@@ -90,6 +93,7 @@ def serve_options(
     bigquery_project: str | None = None,
     bigquery_dataset: str | None = None,
     bigquery_location: str | None = None,
+    openai_faults: str | None = None,
     log_level: str = "info",
 ) -> None:
     """``amc sandbox serve``: parse the option strings (ConfigError explains bad ones) and serve."""
@@ -104,7 +108,10 @@ def serve_options(
                        **{key: value for key, value in names.items() if value}),
         config.data_dir / "bigquery",
     )
-    serve(config, bigquery=bigquery, log_level=log_level)
+    from amc_pipelines.sandbox.openai import OpenAIConfig, OpenAIFaultRates, OpenAIStandIn
+
+    openai = OpenAIStandIn(OpenAIConfig(seed=seed, faults=OpenAIFaultRates.parse(openai_faults)))
+    serve(config, bigquery=bigquery, openai=openai, log_level=log_level)
 
 
 class SandboxServer:
@@ -121,6 +128,7 @@ class SandboxServer:
         dataset: Any = None,
         backend: SandboxBackend | None = None,
         bigquery: Any = None,
+        openai: Any = None,
         log_level: str = "warning",
         **options: Any,
     ) -> None:
@@ -130,6 +138,7 @@ class SandboxServer:
             backend = SandboxBackend(dataset) if dataset is not None else SandboxBackend.load(config.data_dir, config.size, config.seed)
         self.backend = backend
         self.bigquery = bigquery  # a BigQueryStandIn; None: create_app's default
+        self.openai = openai  # an OpenAIStandIn; None: create_app's default
         self._log_level = log_level
         self._socket: socket.socket | None = None
         self._server: uvicorn.Server | None = None
@@ -142,7 +151,7 @@ class SandboxServer:
         return self._app.app.state.sandbox
 
     def start(self) -> SandboxServer:
-        self._app = create_app(self.config, self.backend, self.bigquery)
+        self._app = create_app(self.config, self.backend, self.bigquery, self.openai)
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind(("127.0.0.1", 0))
