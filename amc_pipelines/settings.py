@@ -22,6 +22,7 @@ SANDBOX_DEFAULT_URL = "http://127.0.0.1:8765"
 REGION_HOSTS = "region"  # AMC_API_URL=region: the real AMC host of each instance's region (NA, EU, FE)
 AMAZON_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
 GOOGLE_API_HOST_SUFFIX = "googleapis.com"  # AMC_BIGQUERY_ENDPOINT on this host: the real BigQuery
+OPENAI_API_HOST = "api.openai.com"  # AMC_OPENAI_BASE_URL on this host: OpenAI's API, not the stand-in
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,18 @@ class Settings:
     bigquery_dataset: str = field(metadata={"env": "AMC_BIGQUERY_DATASET", "doc": "BigQuery dataset the refresh reads (default brand_analytics, the stand-in's)."})
     bigquery_location: str = field(metadata={"env": "AMC_BIGQUERY_LOCATION", "doc": "BigQuery location of the dataset and its jobs (default US)."})
     bigquery_sandbox_size: str = field(metadata={"env": "AMC_BIGQUERY_SANDBOX_SIZE", "doc": "Synthetic data size of the BigQuery stand-in: small, demo or large (at least 5 million rows; default AMC_SANDBOX_SIZE)."})
+    openai_api_key: str | None = field(metadata={"env": "OPENAI_API_KEY", "doc": "OpenAI API key for the insights' narrative and questions (secret: environment only, never logged). Unset: the template narrative, without any OpenAI call."}, repr=False)
+    openai_base_url: str = field(metadata={"env": "AMC_OPENAI_BASE_URL", "doc": "OpenAI API root given to the SDK as base_url: the sandbox's OpenAI stand-in (its URL + /v1) by default; https://api.openai.com/v1 for OpenAI's."})
 
     @property
     def bigquery_stand_in(self) -> bool:
         """True unless AMC_BIGQUERY_ENDPOINT is Google's: the stand-in takes anonymous credentials."""
         return not (urlparse(self.bigquery_endpoint).hostname or "").endswith(GOOGLE_API_HOST_SUFFIX)
+
+    @property
+    def openai_stand_in(self) -> bool:
+        """True unless AMC_OPENAI_BASE_URL is OpenAI's own API."""
+        return urlparse(self.openai_base_url).hostname != OPENAI_API_HOST
 
     @property
     def embedded_database(self) -> bool:
@@ -107,6 +115,8 @@ class Settings:
         sandbox_url = f"http://{sandbox_host}:{sandbox_port}"
         bigquery_endpoint = (get("AMC_BIGQUERY_ENDPOINT") or sandbox_url).rstrip("/")
         _check_http_url("AMC_BIGQUERY_ENDPOINT", bigquery_endpoint)
+        openai_base_url = (get("AMC_OPENAI_BASE_URL") or f"{sandbox_url}/v1").rstrip("/")
+        _check_http_url("AMC_OPENAI_BASE_URL", openai_base_url)
         return cls(
             home=home,
             database_url=database_url,
@@ -139,6 +149,8 @@ class Settings:
             bigquery_dataset=get("AMC_BIGQUERY_DATASET") or "brand_analytics",
             bigquery_location=get("AMC_BIGQUERY_LOCATION") or "US",
             bigquery_sandbox_size=bigquery_size,
+            openai_api_key=get("OPENAI_API_KEY"),
+            openai_base_url=openai_base_url,
         )
 
 

@@ -18,7 +18,7 @@ def test_readme_settings_table_matches_settings_module() -> None:
     text = README.read_text()
     for name, doc in settings_table():
         assert f"| `{name}` | {doc} |" in text, f"README settings table is missing or outdated for {name}"
-    documented = {line.split("`")[1] for line in text.splitlines() if line.startswith("| `AMC_")}
+    documented = {line.split("`")[1] for line in text.splitlines() if line.startswith(("| `AMC_", "| `OPENAI_"))}
     assert documented == {name for name, _ in settings_table()}
 
 

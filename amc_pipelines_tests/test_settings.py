@@ -104,3 +104,15 @@ def test_region_mode_uses_amazon_token_host() -> None:
     settings = Settings.from_env({"AMC_API_URL": "region"})
     assert settings.api_url == "region"
     assert settings.token_url == AMAZON_TOKEN_URL
+
+
+def test_openai_settings_default_to_the_sandboxs_stand_in() -> None:
+    default = Settings.from_env({})
+    assert default.openai_api_key is None and default.openai_stand_in
+    assert default.openai_base_url == f"{SANDBOX_DEFAULT_URL}/v1"
+    assert Settings.from_env({"AMC_SANDBOX_PORT": "9000"}).openai_base_url == "http://127.0.0.1:9000/v1"
+    real = Settings.from_env({"AMC_OPENAI_BASE_URL": "https://api.openai.com/v1/", "OPENAI_API_KEY": "sk-live-secret"})
+    assert real.openai_base_url == "https://api.openai.com/v1" and not real.openai_stand_in
+    assert real.openai_api_key == "sk-live-secret" and "sk-live-secret" not in repr(real)
+    with pytest.raises(SettingsError, match="AMC_OPENAI_BASE_URL='localhost:1' is not an http"):
+        Settings.from_env({"AMC_OPENAI_BASE_URL": "localhost:1"})
