@@ -9,8 +9,8 @@ refresh itself is :mod:`amc_pipelines.refresh` (``cycle.run_cycle``, ``orchestra
   downstream rebuilds), a shadow validation the ``shadow_matches_live`` check. Failed tables fail the
   step at the end (named, with their errors), after every other table has been reported.
 - Pool ``bigquery`` (``dagster instance concurrency set bigquery N`` caps concurrent refresh runs);
-  retries with exponential backoff and jitter for what the client's own retries did not absorb; a
-  retry copies only the tables the earlier attempts did not load.
+  retries with exponential backoff and jitter for what the client's own retries did not absorb, when
+  the copy says a failure is retryable; a retry copies only the tables the earlier attempts did not load.
 - One schedule per distinct cron of the tables (default daily 02:00 UTC), STOPPED like every
   schedule of this project, whose runs carry ``dagster/priority`` = their tables' highest priority.
 - ``newest_week_fresh``: per table, the newest week in its target against the week expected by now
@@ -132,8 +132,9 @@ def _events_for(context: dg.AssetExecutionContext, outcome, validation) -> Itera
 def _failure(result) -> dg.Failure:
     failed, skipped = result.failed, result.skipped
     lines = [f"{o.table}: {o.error}" for o in failed] + [f"{o.table} skipped: {o.error}" for o in skipped]
-    # A refresh stopped by schema drift fails the same way until its config or source changes.
-    transient = any(not o.details.get("schema_drift") for o in failed)
+    # Retry only when running again soon may succeed for some table (the copy says so); config, schema
+    # drift, quota or a refused value fail the same way until someone changes something.
+    transient = any(o.details.get("retryable", False) for o in failed)
     return dg.Failure(
         description=f"BigQuery refresh failed for {', '.join(o.table for o in failed)} (cycle {result.cycle_id}):\n"
                     + "\n".join(lines),
