@@ -6,4 +6,5 @@ pytest_plugins = [
     "amc_pipelines_tests.fixtures.sandbox_data",
     "amc_pipelines_tests.fixtures.sandbox_server",
     "amc_pipelines_tests.fixtures.bigquery",
+    "amc_pipelines_tests.fixtures.openai",
 ]
