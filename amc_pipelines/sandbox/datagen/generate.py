@@ -40,7 +40,7 @@ def make_instance(seed: int, index: int) -> SandboxInstance:
 
 
 def write_instance(con: duckdb.DuckDBPyConnection, spec: SizeSpec, seed: int, index: int,
-                   start: date, end: date) -> tuple[list[Anomaly], dict[str, int]]:
+                   start: date, end: date, *, anomalies: bool = True) -> tuple[list[Anomaly], dict[str, int]]:
     instance = make_instance(seed, index)
     market = MARKETS[index % len(MARKETS)]
     rng = np.random.default_rng([seed, index])
@@ -48,6 +48,8 @@ def write_instance(con: duckdb.DuckDBPyConnection, spec: SizeSpec, seed: int, in
                         n_dsp=spec.dsp_campaigns, n_sa=spec.sa_campaigns, start=start, end=end)
     effects = plan_anomalies(rng, instance_id=instance.instance_id, campaigns=world.campaigns,
                              timezone=market["timezone"], start=start, end=end)
+    if not anomalies:  # planned all the same, so the random stream and all other data stay identical
+        effects = type(effects)(())
     traffic = generate_traffic(rng, world, effects, start=start, end=end, base_daily=spec.base_daily_impressions)
     conversions = generate_conversions(rng, world, effects, traffic, start=start, end=end)
 

@@ -18,17 +18,22 @@ from .models import Dataset, size_spec
 GENERATOR_VERSION = 1
 
 
-def dataset_name(size: str, seed: int, end_date: date) -> str:
-    return f"amc-sandbox-{size}-seed{seed}-{end_date:%Y%m%d}-v{GENERATOR_VERSION}"
+def dataset_name(size: str, seed: int, end_date: date, *, anomalies: bool = True) -> str:
+    """The file stem; a dataset generated without planted anomalies ends in ``-clean``."""
+    return f"amc-sandbox-{size}-seed{seed}-{end_date:%Y%m%d}-v{GENERATOR_VERSION}" + ("" if anomalies else "-clean")
 
 
-def ensure(directory: Path, *, size: str, seed: int, end_date: date | None) -> tuple[Dataset, bool]:
-    """The dataset, generating it unless cached; the flag says whether this call generated it."""
+def ensure(directory: Path, *, size: str, seed: int, end_date: date | None,
+           anomalies: bool = True) -> tuple[Dataset, bool]:
+    """The dataset, generating it unless cached; the flag says whether this call generated it.
+
+    ``anomalies=False``: the same data without the planted anomalies (an empty anomalies.json), for
+    measuring false positives; the default output is unchanged."""
     spec = size_spec(size)
     end = end_date or datetime.now(UTC).date()
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    name = dataset_name(spec.name, seed, end)
+    name = dataset_name(spec.name, seed, end, anomalies=anomalies)
     manifest_path = directory / f"{name}.manifest.json"
     if manifest_path.exists():  # written last: its presence means the dataset is complete
         return _load(directory, manifest_path), False
@@ -37,7 +42,7 @@ def ensure(directory: Path, *, size: str, seed: int, end_date: date | None) -> t
         try:
             if manifest_path.exists():
                 return _load(directory, manifest_path), False
-            _generate(directory, name, spec.name, seed, end)
+            _generate(directory, name, spec.name, seed, end, plant=anomalies)
             return _load(directory, manifest_path), True
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
@@ -47,7 +52,7 @@ def _load(directory: Path, manifest_path: Path) -> Dataset:
     return Dataset.from_manifest(directory, json.loads(manifest_path.read_text()))
 
 
-def _generate(directory: Path, name: str, size: str, seed: int, end: date) -> None:
+def _generate(directory: Path, name: str, size: str, seed: int, end: date, *, plant: bool = True) -> None:
     spec = size_spec(size)
     start = end - timedelta(days=spec.days - 1)
     final = directory / f"{name}.duckdb"
@@ -60,7 +65,7 @@ def _generate(directory: Path, name: str, size: str, seed: int, end: date) -> No
     try:
         con.execute("SET enable_progress_bar = false")
         for index in range(spec.instances):
-            planted, counts = write_instance(con, spec, seed, index, start, end)
+            planted, counts = write_instance(con, spec, seed, index, start, end, anomalies=plant)
             anomalies.extend(a.to_json() for a in planted)
             rows[make_instance(seed, index).instance_id] = counts
         con.execute("CHECKPOINT")
