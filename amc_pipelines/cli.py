@@ -22,6 +22,7 @@ _GROUPS: dict[str, str] = {
     "backfill": "amc_pipelines.commands.backfill:backfill",
     "dbt": "amc_pipelines.commands.dbt:dbt",
     "refresh": "amc_pipelines.commands.refresh:refresh",
+    "insights": "amc_pipelines.commands.insights:insights",
 }
 
 _HELP: dict[str, str] = {
@@ -34,6 +35,7 @@ _HELP: dict[str, str] = {
     "executions": "The execution ledger: list executions, show one with its status history.",
     "dbt": "dbt on dbt_project/ (the marts) with the project's database as its profile: amc dbt build ...",
     "refresh": "The BigQuery -> Postgres refresh: run, status, history, validate, cutover, rollback; config.",
+    "insights": "Findings over an instance's weekly marts (anomalies, trends, changes, opportunities): detect.",
     "backfill": "Report backfills in a running Dagster (week x instance): start, status, pause, resume, cancel, retry-failed.",
 }
 
