@@ -304,8 +304,8 @@ def _changes(panel: Panel, in_window: np.ndarray, config: DetectionConfig) -> li
     """Week-over-week and year-over-year changes in the range's last week (spend) or last settled
     week (sales, ROAS: a provisional week still misses conversions, so its change would be the
     attribution tail). Week-over-week: unusual for the series (robust z against its previous
-    week-over-week changes, BH). Year-over-year (no test possible from one earlier week): instance
-    and ad-product totals only, at least twice the week-over-week threshold."""
+    week-over-week changes). Year-over-year: instance and ad-product totals only, at least twice the
+    week-over-week threshold, and large against how much the series' level wanders. BH over both."""
     reported = np.flatnonzero(in_window)
     settled = np.flatnonzero(in_window & ~panel.provisional)
     scope = panel.series["scope"].to_numpy()
@@ -338,28 +338,35 @@ def _changes(panel: Panel, in_window: np.ndarray, config: DetectionConfig) -> li
                     p = float(stats.robust_z_test(np.array([change]), np.array([median]), np.array([scale]),
                                                   np.array([len(past)]))[0])
                 else:
-                    median, scale, p = 0.0, np.nan, np.nan
+                    # One earlier week allows no test of its own: judge the change against how much the
+                    # series' level wanders (robust sd of its last weeks' log values; both ends carry it).
+                    levels = log_values[row, max(0, last - config.baseline_weeks):last]
+                    past = levels[np.isfinite(levels)]
+                    if len(past) < config.warmup_weeks:
+                        continue
+                    spread = float(np.median(np.abs(past - np.median(past)))) * stats.MAD_TO_SD
+                    scale = np.sqrt(2) * max(spread, config.volume_scale_floor)
+                    p = float(stats.robust_z_test(np.array([change]), np.array([0.0]), np.array([scale]),
+                                                  np.array([len(past)]))[0])
                 candidates.append((metric, label, lag, last, row, change, scale, p, len(past)))
     if not candidates:
         return []
     q = stats.benjamini_hochberg(np.array([c[7] for c in candidates]))
     findings = []
     for (metric, label, lag, last, row, change, scale, p, n), qv in zip(candidates, q, strict=True):
-        if np.isfinite(qv) and qv > config.fdr:
-            continue  # an ordinary week-over-week swing for this series
+        if qv > config.fdr:
+            continue  # an ordinary swing for this series
         values = _metric_series(panel, metric)
         cols = [last - lag, last]
         findings.append(panel.finding(
             row, kind="change", metric=metric, weeks=(panel.weeks[last],), direction="up" if change > 0 else "down",
-            magnitude=float(np.expm1(change)), p_value=None if not np.isfinite(p) else p,
+            magnitude=float(np.expm1(change)), p_value=p,
             provisional=bool(panel.provisional[last]),
             supporting={"comparison": label, "current": float(values[row, last]),
                         "previous": float(values[row, last - lag]), "previous_week": panel.weeks[last - lag],
-                        "q_value": None if not np.isfinite(qv) else float(qv), "history_weeks": int(n)},
+                        "q_value": float(qv), "history_weeks": int(n)},
             confidence=confidence(
-                q_value=float(qv) if np.isfinite(qv) else 0.5, history_weeks=int(n) if label == "wow" else 1,
-                full_history=config.baseline_weeks if label == "wow" else 1,
-                noise=float(scale) if np.isfinite(scale) else 1.0,
+                q_value=float(qv), history_weeks=int(n), full_history=config.baseline_weeks, noise=float(scale),
                 provisional_share=float(panel.provisional[cols].mean()),
                 withheld_share=_withheld_share(panel, row, cols)),
         ))
