@@ -26,7 +26,9 @@ TARGET_SCHEMA = "sqp"  # every refreshed table lands here; control, audit and sh
 MODES = ("disabled", "dry_run", "shadow", "live")
 Mode = Literal["disabled", "dry_run", "shadow", "live"]
 DEFAULT_SCHEDULE = "0 2 * * *"  # daily 02:00 UTC
-MIN_PAGE_SIZE, MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE = 100, 100_000, 20_000
+# A page is held decoded while it is loaded: the client's JSON makes a dict per cell, about 1 KB a row
+# of the SQP table's 46 columns, so 5,000 rows keep a refresh near 300 MB (docs/benchmarks.md).
+MIN_PAGE_SIZE, MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE = 100, 100_000, 5_000
 MIN_PRIORITY, MAX_PRIORITY = -100, 100
 MAX_OVERLAP = timedelta(days=90)
 # BigQuery names: a dataset is letters, digits and underscores; a table may also hold hyphens

@@ -15,6 +15,7 @@ schema and the validated config, quoted with backticks.
 from __future__ import annotations
 
 import base64
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -215,7 +216,7 @@ def pages(client: bigquery.Client, job: Job, *, page_size: int, page_token: str 
     try:
         for page in iterator.pages:
             raw = (page.raw_page or {}).get("rows") or []
-            rows = [[cell["v"] for cell in row["f"]] for row in raw]
+            rows = [list(map(_CELL_VALUE, row["f"])) for row in raw]  # map runs in C, per cell
             raw.clear()  # the page's JSON holds a dict per cell: free it before the COPY, not after
             for index, convert in converters:
                 for row in rows:
@@ -232,3 +233,4 @@ def _timestamp(value: str) -> datetime:
 
 
 _CONVERTERS = {"TIMESTAMP": _timestamp, "BYTES": base64.b64decode}
+_CELL_VALUE = operator.itemgetter("v")
