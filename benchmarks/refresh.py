@@ -11,7 +11,9 @@ million SQP rows, as of 2026-03-11 12:00 UTC). One run:
    in a fresh spawned process: rows per second over the whole copy and the process's peak RSS
    (``getrusage``), the time split between BigQuery (requesting pages, decoding their JSON: the
    client's page requests, timed around them) and Postgres (COPY into staging, the upsert).
-4. **The baseline** (``--no-baseline`` skips it) in another fresh process, over the first
+4. **Decoding**: the first 20 pages fetched over plain httpx, their JSON decoded by the standard
+   library (what the client does) and by orjson, to show what decoding costs and could cost.
+5. **The baseline** (``--no-baseline`` skips it) in another fresh process, over the first
    ``--baseline-rows`` rows (default 500,000: at its pace the whole table takes hours): ``client.list_rows(table)
    .to_dataframe()`` then ``DataFrame.to_sql(chunksize=10_000)``, timed per stage.
 
@@ -153,7 +155,9 @@ def measure_refresh(endpoint: str, database: str, table: str, page_size: int | N
     from amc_pipelines.refresh import copy as refresh_copy
     from amc_pipelines.refresh import postgres as refresh_postgres
 
-    timings = {"bigquery_fetch": 0.0, "copy_into_staging": 0.0, "upsert": 0.0}
+    from amc_pipelines.refresh import source as refresh_source
+
+    timings = {"query_job": 0.0, "bigquery_fetch": 0.0, "copy_into_staging": 0.0, "upsert": 0.0}
 
     def timed(owner, name: str, stage: str) -> None:
         function = getattr(owner, name)
@@ -167,6 +171,7 @@ def measure_refresh(endpoint: str, database: str, table: str, page_size: int | N
 
         setattr(owner, name, wrapper)
 
+    timed(refresh_source, "run_query", "query_job")
     timed(RowIterator, "_get_next_page_response", "bigquery_fetch")
     timed(refresh_postgres, "copy_rows", "copy_into_staging")
     timed(refresh_copy._Copy, "_upsert", "upsert")
@@ -198,6 +203,44 @@ def measure_baseline(endpoint: str, database: str, table: str, rows: int | None,
     queue.put({"rows": len(frame), "decode_seconds": decoded - began, "to_sql_seconds": written - decoded,
                "seconds": written - began, "cpu_seconds": time.process_time() - cpu_began,
                "peak_rss_mb": _peak_rss_mb()})
+
+
+def measure_decoding(endpoint: str, table: str, page_size: int, pages: int, queue) -> None:
+    """Child: the JSON of the first ``pages`` pages of the source table (tabledata.list over httpx),
+    decoded by the standard library's json, as google-cloud-bigquery does (through requests), and by
+    orjson: what decoding costs per row, and what a faster decoder would give."""
+    import json
+
+    import httpx
+    import orjson
+
+    from amc_pipelines.refresh.registry import load_registry
+
+    dataset, name = load_registry(None)[table].source.table.split(".")
+    url = f"{endpoint}/bigquery/v2/projects/amc-sandbox/datasets/{dataset}/tables/{name}/data"
+    bodies, token, fetch = [], None, 0.0
+    with httpx.Client(timeout=300) as http:
+        for _ in range(pages):
+            params = {"maxResults": page_size, "formatOptions.useInt64Timestamp": "true"}
+            if token:
+                params["pageToken"] = token
+            began = time.perf_counter()
+            response = http.get(url, params=params)
+            fetch += time.perf_counter() - began
+            response.raise_for_status()
+            bodies.append(response.content)
+            token = orjson.loads(bodies[-1]).get("pageToken")
+            if not token:
+                break
+    rows = sum(len(orjson.loads(body).get("rows", [])) for body in bodies)
+    timings = {}
+    for decoder, loads in (("json", json.loads), ("orjson", orjson.loads)):
+        began = time.perf_counter()
+        for body in bodies:
+            loads(body)
+        timings[decoder] = time.perf_counter() - began
+    queue.put({"rows": rows, "pages": len(bodies), "bytes": sum(map(len, bodies)), "fetch_seconds": fetch,
+               "json_seconds": timings["json"], "orjson_seconds": timings["orjson"]})
 
 
 def in_child(target, *args) -> dict:
@@ -232,10 +275,14 @@ def main() -> None:
 
     host = machine()
     args.baseline_rows = args.baseline_rows or None
+    from amc_pipelines.refresh.registry import load_registry
+
+    page_size = args.page_size or load_registry(None)[args.table].page_size
     figures: dict = {"machine": host, "size": args.size, "table": args.table, "started": datetime.now(UTC).isoformat()}
     with tempfile.TemporaryDirectory() as directory, StandIn(Path(directory), args.size) as stand_in:
         database = fresh_database(args.server)
         figures["refresh"] = refresh = in_child(measure_refresh, stand_in.url, database, args.table, args.page_size)
+        figures["decoding"] = in_child(measure_decoding, stand_in.url, args.table, page_size, 20)
         if not args.no_baseline:
             figures["baseline"] = in_child(measure_baseline, stand_in.url, database, args.table, args.baseline_rows)
         figures["stand_in_stats"] = stand_in.stats()
@@ -247,19 +294,24 @@ def main() -> None:
     print(f"Measured {figures['started'][:16].replace('T', ' ')} UTC on {host}; stand-in data `{args.size}` as of "
           f"{NOW:%Y-%m-%d %H:%M} UTC, table `{args.table}`.\n")
     timings = refresh["timings"]
-    print("| path | rows | seconds | rows/s | CPU s of the process | peak RSS MB | BigQuery pages (HTTP + JSON) s | "
-          "rows from pages s | COPY into staging s | upsert s |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| path | rows | seconds | rows/s | CPU s of the process | peak RSS MB | query job s | BigQuery pages (HTTP + JSON) s | "
+          "rows from pages, checkpoints s | COPY into staging s | upsert s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     rest = refresh["seconds"] - sum(timings.values())
     print(f"| `copy_table` (live) | {rows:,} | {refresh['seconds']:.1f} | {rate:,.0f} | {refresh['cpu_seconds']:.1f} | "
-          f"{refresh['peak_rss_mb']:.0f} | {timings['bigquery_fetch']:.1f} | {rest:.1f} | "
+          f"{refresh['peak_rss_mb']:.0f} | {timings['query_job']:.1f} | {timings['bigquery_fetch']:.1f} | {rest:.1f} | "
           f"{timings['copy_into_staging']:.1f} | {timings['upsert']:.1f} |")
     if "baseline" in figures:
         baseline = figures["baseline"]
         print(f"| list_rows -> pandas -> to_sql | {baseline['rows']:,} | {baseline['seconds']:.1f} | "
               f"{baseline['rows'] / baseline['seconds']:,.0f} | {baseline['cpu_seconds']:.1f} | "
-              f"{baseline['peak_rss_mb']:.0f} | {baseline['decode_seconds']:.1f} (to_dataframe) | | "
+              f"{baseline['peak_rss_mb']:.0f} | | {baseline['decode_seconds']:.1f} (to_dataframe) | | "
               f"{baseline['to_sql_seconds']:.1f} (to_sql) | |")
+    decoding = figures["decoding"]
+    print(f"\nDecoding the first {decoding['pages']} pages ({decoding['rows']:,} rows, {decoding['bytes'] / 2**20:.0f} MB of "
+          f"JSON): served in {decoding['fetch_seconds']:.1f} s ({decoding['rows'] / decoding['fetch_seconds']:,.0f} rows/s), "
+          f"json {decoding['json_seconds']:.1f} s ({decoding['rows'] / decoding['json_seconds']:,.0f} rows/s), "
+          f"orjson {decoding['orjson_seconds']:.1f} s ({decoding['rows'] / decoding['orjson_seconds']:,.0f} rows/s).")
     goal = rate >= GOAL_ROWS_PER_SECOND and refresh["peak_rss_mb"] <= GOAL_PEAK_MB
     print(f"\nGoal (>= {GOAL_ROWS_PER_SECOND:,} rows/s and <= {GOAL_PEAK_MB} MB): {'met' if goal else 'not met'}.")
 
