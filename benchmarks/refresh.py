@@ -154,7 +154,6 @@ def measure_refresh(endpoint: str, database: str, table: str, page_size: int | N
     # control tables.
     from amc_pipelines.refresh import copy as refresh_copy
     from amc_pipelines.refresh import postgres as refresh_postgres
-
     from amc_pipelines.refresh import source as refresh_source
 
     timings = {"query_job": 0.0, "bigquery_fetch": 0.0, "copy_into_staging": 0.0, "upsert": 0.0}

@@ -28,9 +28,9 @@ def _key(*path: str) -> dg.AssetKey:
 
 
 def test_the_code_location_declares_the_refresh_assets_checks_schedule_and_summaries() -> None:
+    from amc_pipelines.definitions import defs
     from amc_pipelines.defs.aggregates import amc_marts
     from amc_pipelines.defs.bigquery_refresh import REFRESH_RETRY, bigquery_refresh
-    from amc_pipelines.definitions import defs
 
     repo = defs.get_repository_def()
     graph = repo.asset_graph
@@ -126,7 +126,11 @@ def refresh_env(make_database, bigquery_sandbox, use_env, tmp_path):
 
 
 def _materialize(instance, resources, **kwargs) -> dg.ExecuteInProcessResult:
-    from amc_pipelines.defs.bigquery_refresh import bigquery_refresh, bigquery_refresh_freshness, sqp_summaries
+    from amc_pipelines.defs.bigquery_refresh import (
+        bigquery_refresh,
+        bigquery_refresh_freshness,
+        sqp_summaries,
+    )
 
     return dg.materialize([bigquery_refresh, bigquery_refresh_freshness, sqp_summaries], instance=instance,
                           resources=resources, **kwargs)
