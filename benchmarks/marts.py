@@ -33,11 +33,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import re
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -51,7 +49,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from a checkout
 
-from benchmarks.host import machine  # noqa: E402 - after the path is set
+from benchmarks.host import ChildServer, machine  # noqa: E402 - after the path is set
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -75,51 +73,6 @@ def serve_sandbox(data_dir: str, work_dir: str, size: str, port: int) -> None:
 
     serve(SandboxConfig(port=port, size=size, data_dir=Path(data_dir), work_dir=Path(work_dir),
                         max_running_per_instance=AMC_RUNNING_PER_INSTANCE), log_level="warning")
-
-
-class Sandbox:
-    """``serve_sandbox`` in a spawned child; a context manager that always ends the child."""
-
-    def __init__(self, data_dir: Path, work_dir: Path, size: str) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = multiprocessing.get_context("spawn").Process(
-            target=serve_sandbox, args=(str(data_dir), str(work_dir), size, self.port), name="amc-sandbox")
-
-    def __enter__(self) -> Sandbox:
-        import httpx
-
-        self.process.start()
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if not self.process.is_alive():
-                raise SystemExit(f"the sandbox process ended with code {self.process.exitcode}; see its output above")
-            try:
-                if httpx.get(f"{self.url}/_sandbox/health", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise SystemExit("the sandbox did not answer within 120 s")
-
-    def stats(self) -> dict:
-        import httpx
-
-        return httpx.get(f"{self.url}/_sandbox/stats", timeout=10).json()
-
-    def stop(self) -> None:
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(15)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(5)
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 # ---- database and weeks ----------------------------------------------------------------------------
@@ -446,7 +399,8 @@ def benchmark(args: argparse.Namespace, work: Path) -> dict:
     upgrade(url)
     engine = get_engine(url)
     try:
-        with Sandbox(Path(args.data_dir), work / "sandbox-results", args.size) as sandbox:
+        with ChildServer(serve_sandbox, (args.data_dir, str(work / "sandbox-results"), args.size), "AMC sandbox",
+                         start_timeout=120) as sandbox:
             env = {"AMC_HOME": str(work / "amc-home"), "AMC_DATABASE_URL": url, "AMC_API_URL": sandbox.url,
                    # The sandbox has no rate limit; AMC's 5 calls/s would make the load about an hour.
                    "AMC_API_RATE": "1000", "AMC_POLL_SECONDS": str(args.poll_seconds), **CREDENTIALS}
@@ -511,7 +465,7 @@ def benchmark(args: argparse.Namespace, work: Path) -> dict:
                 after_recollect = checksums(engine)
                 check_full.append(builder.build("full-check", ["--full-refresh"]))
                 result["checks"]["recollected_week_differs"] = differing(after_recollect, checksums(engine))
-            result["sandbox_stats"] = sandbox.stats()
+            result["sandbox_stats"] = sandbox.get_json("/_sandbox/stats")
     finally:
         dispose_engine(url)
     failures = [f for loading in loadings[1:] for f in loading.failures]

@@ -28,7 +28,6 @@ import json
 import multiprocessing
 import os
 import resource
-import socket
 import sys
 import tempfile
 import time
@@ -38,7 +37,7 @@ from queue import Empty
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from a checkout
 
-from benchmarks.host import machine  # noqa: E402 - after the path is set
+from benchmarks.host import ChildServer, machine  # noqa: E402 - after the path is set
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 DATABASE = "amc_bench_refresh"
@@ -56,48 +55,6 @@ def serve_stand_in(data_dir: str, size: str, port: int) -> None:
 
     stand_in = BigQueryStandIn(BigQueryConfig(size=size, now=NOW), Path(data_dir) / "bigquery")
     serve(SandboxConfig(port=port, size="small", data_dir=Path(data_dir)), bigquery=stand_in, log_level="warning")
-
-
-class StandIn:
-    """``serve_stand_in`` in a spawned child; a context manager that always ends the child."""
-
-    def __init__(self, data_dir: Path, size: str) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = multiprocessing.get_context("spawn").Process(
-            target=serve_stand_in, args=(str(data_dir), size, self.port), name="bigquery-stand-in")
-
-    def __enter__(self) -> StandIn:
-        import httpx
-
-        self.process.start()
-        deadline = time.monotonic() + 600  # the large data takes about a minute to generate
-        while time.monotonic() < deadline:
-            if not self.process.is_alive():
-                raise SystemExit(f"the stand-in process ended with code {self.process.exitcode}; see its output above")
-            try:
-                if httpx.get(f"{self.url}/_sandbox/health", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        self.__exit__()
-        raise SystemExit("the stand-in did not answer within 600 s")
-
-    def stats(self) -> dict:
-        import httpx
-
-        return httpx.get(f"{self.url}/_sandbox/bigquery/stats", timeout=10).json()
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(15)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(5)
 
 
 # ---- the database ------------------------------------------------------------------------------------
@@ -278,13 +235,14 @@ def main() -> None:
 
     page_size = args.page_size or load_registry(None)[args.table].page_size
     figures: dict = {"machine": host, "size": args.size, "table": args.table, "started": datetime.now(UTC).isoformat()}
-    with tempfile.TemporaryDirectory() as directory, StandIn(Path(directory), args.size) as stand_in:
+    with tempfile.TemporaryDirectory() as directory, ChildServer(serve_stand_in, (directory, args.size), "BigQuery stand-in",
+                                                                   start_timeout=600) as stand_in:
         database = fresh_database(args.server)
         figures["refresh"] = refresh = in_child(measure_refresh, stand_in.url, database, args.table, args.page_size)
         figures["decoding"] = in_child(measure_decoding, stand_in.url, args.table, page_size, 20)
         if not args.no_baseline:
             figures["baseline"] = in_child(measure_baseline, stand_in.url, database, args.table, args.baseline_rows)
-        figures["stand_in_stats"] = stand_in.stats()
+        figures["stand_in_stats"] = stand_in.get_json("/_sandbox/bigquery/stats")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, default=str))
 
